@@ -1,0 +1,17 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""pytest settings shared by the test modules.
+
+Eight host CPU devices must be requested before JAX starts its backend, so
+it is done here, in the root conftest, before any module imports JAX. (Under Bazel each test
+module runs alone and sets what it needs itself.)
+"""
+
+import os
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+
+# Slow tests run only on request: SNR_OPTAX_SLOW=1 python -m pytest
+if os.environ.get('SNR_OPTAX_SLOW') != '1':
+  collect_ignore_glob = ['*_slow_test.py']

@@ -1,0 +1,41 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""snr_optax: population-risk training as optax gradient transformations.
+
+Per parameter, update only where the batch signal beats its leave-one-out
+noise, mu^2 > sigma^2 / (b - 1) (Litman and Guo, 2026, arXiv:2605.01172).
+"""
+
+from snr_optax._src.alias import snr_adam
+from snr_optax._src.alias import streaming_snr_adamw
+from snr_optax._src.masks import compute_mask
+from snr_optax._src.per_example import per_example_grads
+from snr_optax._src.per_example import value_and_grad_stats
+from snr_optax._src.stats import GradStats
+from snr_optax._src.stats import merge_stats
+from snr_optax._src.stats import stats_from_per_example
+from snr_optax._src.transforms import gated
+from snr_optax._src.transforms import GatedState
+from snr_optax._src.transforms import scale_by_streaming_snr
+from snr_optax._src.transforms import ScaleByStreamingSNRState
+from snr_optax._src.transforms import snr_mask
+from snr_optax._src.transforms import SNRMaskState
+
+__version__ = '0.1.0'
+
+__all__ = (
+    'GatedState',
+    'GradStats',
+    'SNRMaskState',
+    'ScaleByStreamingSNRState',
+    'compute_mask',
+    'gated',
+    'merge_stats',
+    'per_example_grads',
+    'scale_by_streaming_snr',
+    'snr_adam',
+    'snr_mask',
+    'stats_from_per_example',
+    'streaming_snr_adamw',
+    'value_and_grad_stats',
+)

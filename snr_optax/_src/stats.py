@@ -1,0 +1,197 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Per-example gradient statistics: the batch mean and the LOO noise.
+
+Pure mathematics on pytrees; nothing here knows of optax or Flax.
+
+Conventions (pinned by the tests): for per-example gradients g_1..g_b of one
+coordinate,
+
+  mean        mu     = (1/b) sum_i g_i
+  sum_sq_dev  M2     = sum_i (g_i - mu)^2             (two-pass, never E[g^2]-mu^2)
+  variance    sigma2 = M2 / b                          (biased, within-batch)
+  loo_noise   nu     = sigma2 / (b - 1) = M2 / (b (b - 1))
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from snr_optax._src import validation
+
+PyTree = Any
+
+
+def accumulation_dtype(dtype) -> jnp.dtype:
+  """The dtype statistics are accumulated and kept in: at least float32."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
+class GradStats(NamedTuple):
+  """Sufficient statistics of a batch of per-example gradients.
+
+  A pytree (so it passes through ``jax.jit``, ``jax.lax.scan`` and sharding).
+  ``mean`` and ``sum_sq_dev`` have the structure and shapes of the parameters
+  and are kept in at least float32; ``count`` is the batch size b as an int32
+  array.
+
+  Attributes:
+    mean: mu = (1/b) sum_i g_i, per coordinate.
+    sum_sq_dev: M2 = sum_i (g_i - mu)^2, per coordinate.
+    count: b, the number of examples (int32 scalar array).
+  """
+
+  mean: PyTree
+  sum_sq_dev: PyTree
+  count: jax.Array
+
+  @property
+  def variance(self) -> PyTree:
+    """The biased within-batch variance sigma2 = M2 / b."""
+    count = jnp.asarray(self.count)
+    return jax.tree.map(lambda m2: m2 / count.astype(m2.dtype),
+                        self.sum_sq_dev)
+
+  @property
+  def loo_noise(self) -> PyTree:
+    """The leave-one-out noise of the mean, nu = M2 / (b (b - 1)).
+
+    Equal to sigma2 / (b - 1), to the unbiased s^2 / b, and to the jackknife
+    variance of the mean. Divided in two steps so that float32 keeps its range
+    for large b. Undefined for b < 2: it is then NaN, never a finite guess.
+    """
+    count = jnp.asarray(self.count)
+
+    def nu(m2):
+      b = count.astype(m2.dtype)
+      return m2 / b / (b - 1)
+    return jax.tree.map(nu, self.sum_sq_dev)
+
+
+def batch_sum(x: jax.Array) -> jax.Array:
+  """Sums over the leading (batch) axis.
+
+  On the CPU backend this is a matrix-vector product with a vector of ones:
+  XLA:CPU (jaxlib 0.10) reduces a [64, 65536] float32 array over axis 0 about
+  70x slower than it multiplies it by ones (73 ms against 0.9 ms on a 2-core
+  machine), and these batch reductions are the whole cost of the statistics.
+  Other backends reduce natively. Both accumulate in the input's dtype.
+  """
+  if jax.default_backend() != 'cpu' or x.ndim < 2:
+    return jnp.sum(x, axis=0)
+  flat = x.reshape(x.shape[0], -1)
+  ones = jnp.ones((x.shape[0],), x.dtype)
+  total = jnp.dot(ones, flat, precision=jax.lax.Precision.HIGHEST)
+  return total.reshape(x.shape[1:])
+
+
+def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
+  g = g.astype(accumulation_dtype(g.dtype))
+  b = g.shape[0]
+  mean = batch_sum(g) / b
+  sum_sq_dev = batch_sum(jnp.square(g - mean))
+  return mean, sum_sq_dev
+
+
+def stats_from_per_example(per_example_grads: PyTree) -> GradStats:
+  """Two-pass mean and sum of squared deviations of per-example gradients.
+
+  Args:
+    per_example_grads: a pytree whose leaves all carry the same leading batch
+      axis of size b >= 2, e.g. the output of :func:`snr_optax.per_example_grads`
+      or of ``jax.vmap(jax.grad(loss), in_axes=(None, 0))``.
+
+  Returns:
+    A :class:`GradStats` whose ``mean`` and ``sum_sq_dev`` have the shapes of
+    one example's gradient, accumulated in at least float32 (float16 and
+    bfloat16 inputs give float32 statistics).
+
+  Raises:
+    ValueError: if a leaf has no leading axis, the leading axes differ, or
+      b < 2.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> g = {'w': jnp.array([[1.0, 2.0], [3.0, 2.0]])}   # b = 2 examples
+    >>> s = so.stats_from_per_example(g)
+    >>> s.mean['w'], s.sum_sq_dev['w'], int(s.count)
+    (Array([2., 2.], dtype=float32), Array([2., 0.], dtype=float32), 2)
+    >>> s.loo_noise['w']                                 # M2 / (b (b - 1))
+    Array([1., 0.], dtype=float32)
+  """
+  validation.batch_size_of(per_example_grads, what='per-example gradients')
+  return stats_of_chunk(per_example_grads)
+
+
+def stats_of_chunk(per_example_grads: PyTree) -> GradStats:
+  """Like :func:`stats_from_per_example` for any b >= 1, without checks.
+
+  For chunks of a larger batch (a one-example chunk has M2 = 0), which are
+  then combined with :func:`merge_stats`.
+  """
+  pairs = jax.tree.map(_leaf_stats, per_example_grads)
+  is_pair = lambda x: isinstance(x, tuple)
+  mean = jax.tree.map(lambda p: p[0], pairs, is_leaf=is_pair)
+  sum_sq_dev = jax.tree.map(lambda p: p[1], pairs, is_leaf=is_pair)
+  b = jax.tree.leaves(per_example_grads)[0].shape[0]
+  return GradStats(mean, sum_sq_dev, jnp.asarray(b, jnp.int32))
+
+
+def merge_stats(a: GradStats, b: GradStats) -> GradStats:
+  """Exactly merges the statistics of two disjoint batches (Chan et al.).
+
+  With n = n_a + n_b and delta = mu_b - mu_a,
+
+    mu = mu_a + delta * n_b / n
+    M2 = M2_a + M2_b + delta^2 * n_a * n_b / n
+
+  which is exact in real arithmetic and numerically stable (no difference of
+  raw second moments). Merging with an empty batch (count 0) returns the other.
+
+  References:
+    Chan, Golub and LeVeque, `Updating formulae and a pairwise algorithm for
+    computing sample variances <https://doi.org/10.1007/978-3-642-51461-6_3>`_,
+    COMPSTAT 1982.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> g = jnp.array([[1.0], [2.0], [4.0], [7.0]])
+    >>> whole = so.stats_from_per_example(g)
+    >>> merged = so.merge_stats(so.stats_from_per_example(g[:2]),
+    ...                         so.stats_from_per_example(g[2:]))
+    >>> bool(jnp.allclose(merged.sum_sq_dev, whole.sum_sq_dev))
+    True
+  """
+  n_a = jnp.asarray(a.count).astype(jnp.float32)
+  n_b = jnp.asarray(b.count).astype(jnp.float32)
+  n = n_a + n_b
+  # Weights computed once in float32; an empty side gets weight 0, not 0/0.
+  safe_n = jnp.where(n > 0, n, 1.0)
+  w_b = n_b / safe_n
+  w_ab = n_a * n_b / safe_n
+
+  def merge_mean(m_a, m_b):
+    return m_a + (m_b - m_a) * w_b.astype(m_a.dtype)
+
+  def merge_m2(m_a, m_b, s_a, s_b):
+    delta = m_b - m_a
+    return s_a + s_b + jnp.square(delta) * w_ab.astype(s_a.dtype)
+
+  mean = jax.tree.map(merge_mean, a.mean, b.mean)
+  sum_sq_dev = jax.tree.map(merge_m2, a.mean, b.mean, a.sum_sq_dev,
+                            b.sum_sq_dev)
+  return GradStats(mean, sum_sq_dev,
+                   jnp.asarray(a.count, jnp.int32) + jnp.asarray(b.count, jnp.int32))
+
+
+def zeros_like_stats(params: PyTree) -> GradStats:
+  """Statistics of an empty batch (count 0), shaped like ``params``."""
+  zeros = jax.tree.map(
+      lambda p: jnp.zeros(jnp.shape(p), accumulation_dtype(jnp.result_type(p))),
+      params)
+  return GradStats(zeros, zeros, jnp.zeros([], jnp.int32))

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Stub: coverage is not supported by this offline setup.
+exit 0
