@@ -8,6 +8,7 @@ noise, mu^2 > sigma^2 / (b - 1) (Litman and Guo, 2026, arXiv:2605.01172).
 
 from snr_optax._src.alias import snr_adam
 from snr_optax._src.alias import streaming_snr_adamw
+from snr_optax._src.fast.engine import stats_plan
 from snr_optax._src.masks import compute_mask
 from snr_optax._src.per_example import per_example_grads
 from snr_optax._src.per_example import value_and_grad_stats
@@ -36,6 +37,7 @@ __all__ = (
     'snr_adam',
     'snr_mask',
     'stats_from_per_example',
+    'stats_plan',
     'streaming_snr_adamw',
     'value_and_grad_stats',
 )

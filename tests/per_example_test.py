@@ -127,6 +127,20 @@ class ValueAndGradStatsTest(parameterized.TestCase):
       np.testing.assert_allclose(got_mean, mean, rtol=1e-5, atol=1e-6)
       np.testing.assert_allclose(got_m2, m2, rtol=1e-4, atol=1e-6)
 
+  @parameterized.parameters('vmap', 'microbatch')
+  def test_tuple_argnums_statistics(self, method):
+    params, batch = _mlp_params(), _batch(9)
+    temperature = jnp.float32(0.7)
+    _, stats = so.value_and_grad_stats(
+        _loss, argnums=(0, 2), method=method, microbatch_size=4)(
+            params, batch, temperature)
+    loop = _loop_grads(_loss, params, batch, temperature, argnums=(0, 2))
+    self.assertEqual(jax.tree.structure(stats.mean),
+                     jax.tree.structure(jax.tree.map(lambda g: g[0], loop)))
+    for got, g in zip(jax.tree.leaves(stats.sum_sq_dev),
+                      jax.tree.leaves(loop)):
+      np.testing.assert_allclose(got, ref.stats(g)[1], rtol=1e-4, atol=1e-7)
+
   def test_has_aux_returns_the_batch_call_aux(self):
     params, batch = _mlp_params(), _batch(6)
     (value, aux), stats = so.value_and_grad_stats(

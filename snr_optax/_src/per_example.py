@@ -123,32 +123,6 @@ def per_example_grads(
   return fn
 
 
-def microbatched_stats(stats_of_chunk: Callable[[PyTree], GradStats],
-                       batch: PyTree, microbatch_size: int) -> GradStats:
-  """Statistics over ``batch``, ``microbatch_size`` examples at a time.
-
-  Full microbatches run in a ``lax.scan`` carrying the running statistics; a
-  final partial microbatch, if any, is merged after it. Within a microbatch
-  the statistics are two-pass; across microbatches they are merged exactly
-  (:func:`snr_optax.merge_stats`), never from raw second moments.
-  """
-  b = jax.tree.leaves(batch)[0].shape[0]
-  m = min(microbatch_size, b)
-  n_full, rest = divmod(b, m)
-  head = jax.tree.map(
-      lambda x: x[:n_full * m].reshape((n_full, m) + x.shape[1:]), batch)
-
-  def body(carry, chunk):
-    return stats_lib.merge_stats(carry, stats_of_chunk(chunk)), None
-
-  first = stats_of_chunk(jax.tree.map(lambda x: x[0], head))
-  total, _ = jax.lax.scan(body, first, jax.tree.map(lambda x: x[1:], head))
-  if rest:
-    last = jax.tree.map(lambda x: x[n_full * m:], batch)
-    total = stats_lib.merge_stats(total, stats_of_chunk(last))
-  return total
-
-
 def exact_stats_fn(loss_fn, argnums: tuple[int, ...], has_aux: bool,
                    microbatch_size: int | None):
   """``f(params, batch, *args) -> GradStats`` from per-example gradients."""
@@ -162,7 +136,7 @@ def exact_stats_fn(loss_fn, argnums: tuple[int, ...], has_aux: bool,
     b = jax.tree.leaves(batch)[0].shape[0]
     if microbatch_size is None or microbatch_size >= b:
       return stats_of_chunk(batch)
-    return microbatched_stats(stats_of_chunk, batch, microbatch_size)
+    return stats_lib.chunked_stats(stats_of_chunk, batch, microbatch_size)
 
   return fn
 
@@ -221,8 +195,11 @@ def value_and_grad_stats(
   check_microbatch_size(microbatch_size)
   if method == 'microbatch' and microbatch_size is None:
     raise ValueError('method="microbatch" needs microbatch_size.')
-  if method == 'fast':
-    raise NotImplementedError('method="fast" is not available yet.')
+  if method in ('auto', 'fast'):
+    from snr_optax._src.fast import engine  # pylint: disable=g-import-not-at-top
+    return engine.fast_value_and_grad_stats(
+        loss_fn, argnums=nums, has_aux=has_aux,
+        microbatch_size=microbatch_size)
   exact_microbatch = microbatch_size if method != 'vmap' else None
   stats_fn = exact_stats_fn(loss_fn, nums, has_aux, exact_microbatch)
 

@@ -15,6 +15,7 @@ coordinate,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -133,12 +134,11 @@ def stats_of_chunk(per_example_grads: PyTree) -> GradStats:
   For chunks of a larger batch (a one-example chunk has M2 = 0), which are
   then combined with :func:`merge_stats`.
   """
-  pairs = jax.tree.map(_leaf_stats, per_example_grads)
-  is_pair = lambda x: isinstance(x, tuple)
-  mean = jax.tree.map(lambda p: p[0], pairs, is_leaf=is_pair)
-  sum_sq_dev = jax.tree.map(lambda p: p[1], pairs, is_leaf=is_pair)
-  b = jax.tree.leaves(per_example_grads)[0].shape[0]
-  return GradStats(mean, sum_sq_dev, jnp.asarray(b, jnp.int32))
+  leaves, treedef = jax.tree.flatten(per_example_grads)
+  pairs = [_leaf_stats(g) for g in leaves]
+  return GradStats(treedef.unflatten([m for m, _ in pairs]),
+                   treedef.unflatten([s for _, s in pairs]),
+                   jnp.asarray(leaves[0].shape[0], jnp.int32))
 
 
 def merge_stats(a: GradStats, b: GradStats) -> GradStats:
@@ -195,3 +195,29 @@ def zeros_like_stats(params: PyTree) -> GradStats:
       lambda p: jnp.zeros(jnp.shape(p), accumulation_dtype(jnp.result_type(p))),
       params)
   return GradStats(zeros, zeros, jnp.zeros([], jnp.int32))
+
+
+def chunked_stats(stats_of_chunk: Callable[[PyTree], GradStats],
+                  batch: PyTree, chunk_size: int) -> GradStats:
+  """Statistics over ``batch``, ``chunk_size`` examples at a time.
+
+  Full microbatches run in a ``lax.scan`` carrying the running statistics; a
+  final partial microbatch, if any, is merged after it. Within a microbatch
+  the statistics are two-pass; across microbatches they are merged exactly
+  (:func:`snr_optax.merge_stats`), never from raw second moments.
+  """
+  b = jax.tree.leaves(batch)[0].shape[0]
+  m = min(chunk_size, b)
+  n_full, rest = divmod(b, m)
+  head = jax.tree.map(
+      lambda x: x[:n_full * m].reshape((n_full, m) + x.shape[1:]), batch)
+
+  def body(carry, chunk):
+    return merge_stats(carry, stats_of_chunk(chunk)), None
+
+  first = stats_of_chunk(jax.tree.map(lambda x: x[0], head))
+  total, _ = jax.lax.scan(body, first, jax.tree.map(lambda x: x[1:], head))
+  if rest:
+    last = jax.tree.map(lambda x: x[n_full * m:], batch)
+    total = merge_stats(total, stats_of_chunk(last))
+  return total
