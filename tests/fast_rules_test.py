@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The layer identities of the fast path against float64 NumPy loops."""
 
+import functools
+
 from absl.testing import absltest
 from absl.testing import parameterized
 import jax
@@ -18,15 +20,26 @@ def _m2(per_example):
 
 class DenseRuleTest(parameterized.TestCase):
 
-  @parameterized.product(offset=[0.0, 1.0, 30.0], b=[2, 7, 64])
-  def test_both_forms_match_loop(self, offset, b):
-    rng = np.random.default_rng(b)
-    x = (offset + rng.normal(size=(b, 5))).astype(np.float32)
-    d = (offset + rng.normal(size=(b, 3))).astype(np.float32)
-    want = _m2(np.einsum('bi,bo->bio', x.astype(np.float64), d))
-    mean = jnp.asarray(x.T @ d / b)
-    got = jax.jit(rules.dense_kernel_sum_sq_dev)(x, d, mean)
+  @parameterized.product(offset=[0.0, 1.0, 30.0], b=[2, 7, 64],
+                         positions=[1, 3, rules.PAIR_MAX_POSITIONS + 3])
+  def test_matches_loop(self, offset, b, positions):
+    # offset 30 makes |mean| >> std, where only the guarded forms survive.
+    rng = np.random.default_rng(b + positions)
+    x = (offset + rng.normal(size=(b, positions, 5))).astype(np.float32)
+    d = (offset + rng.normal(size=(b, positions, 3))).astype(np.float32)
+    per_example = np.einsum('bti,bto->bio', x.astype(np.float64), d)
+    want = _m2(per_example)
+    mean = jnp.asarray(per_example.mean(0), jnp.float32)
+    got = jax.jit(functools.partial(rules.dense_kernel_sum_sq_dev, chunk=3))(
+        x, d, mean)
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6 * want.max())
+
+  @parameterized.parameters(0.0, 30.0)
+  def test_centred_form_matches_loop(self, offset):
+    rng = np.random.default_rng(3)
+    x = (offset + rng.normal(size=(16, 5))).astype(np.float32)
+    d = (offset + rng.normal(size=(16, 3))).astype(np.float32)
+    want = _m2(np.einsum('bi,bo->bio', x.astype(np.float64), d))
     centred = jax.jit(rules.centred_dense_kernel_sum_sq_dev)(x, d)
     np.testing.assert_allclose(centred, want, rtol=2e-5,
                                atol=1e-6 * want.max())
@@ -44,7 +57,8 @@ class DenseRuleTest(parameterized.TestCase):
     self.assertGreater(np.max(np.abs(one_pass - want) / want), 1e-2)
     centred = rules.centred_dense_kernel_sum_sq_dev(x, d)
     np.testing.assert_allclose(centred, want, rtol=1e-3)
-    guarded = rules.dense_kernel_sum_sq_dev(x, d, mean)
+    guarded = rules.dense_kernel_sum_sq_dev(x[:, None], d[:, None], mean,
+                                            chunk=8)
     np.testing.assert_allclose(guarded, want, rtol=1e-3)
 
 

@@ -209,9 +209,10 @@ class FastEqualsVmapTest(parameterized.TestCase):
     loss, params, batch = _case('nnx_transformer')
     plan = so.stats_plan(loss, params, batch)
     self.assertIn('embed', plan["['embed']['embedding'].value"])
-    self.assertIn('materialize (LinearGeneral',
+    self.assertIn('dense-pairs, 5 positions (LinearGeneral',
                   plan["['attn']['query']['kernel'].value"])
-    self.assertIn('materialize (Linear', plan["['up']['kernel'].value"])
+    self.assertIn('dense-pairs, 5 positions (Linear',
+                  plan["['up']['kernel'].value"])
     self.assertIn('dense (Linear', plan["['head']['kernel'].value"])
     self.assertIn('materialize (LayerNorm', plan["['ln1']['scale'].value"])
     self.assertIn('fallback', plan["['pos'].value"])
@@ -224,7 +225,7 @@ class FastEqualsVmapTest(parameterized.TestCase):
     self.assertIn('also outside it', plan["['Embed_0']['embedding']"])
     self.assertIn('fallback', plan["['gain']"])
     self.assertIn('dense (Dense', plan["['Dense_0']['kernel']"])
-    self.assertIn('materialize (DenseGeneral',
+    self.assertIn('dense-pairs, 4 positions (DenseGeneral',
                   plan["['SelfAttention_0']['query']['kernel']"])
 
   def test_layer_called_twice_falls_back(self):

@@ -41,8 +41,8 @@ def _layer_kinds() -> dict[type, str]:
   from flax import nnx  # pylint: disable=g-import-not-at-top
   kinds = {
       nn.Dense: DENSE, nnx.Linear: DENSE,
+      nn.DenseGeneral: DENSE, nnx.LinearGeneral: DENSE,
       nn.Embed: EMBED, nnx.Embed: EMBED,
-      nn.DenseGeneral: MATERIALIZE, nnx.LinearGeneral: MATERIALIZE,
       nn.Conv: MATERIALIZE, nnx.Conv: MATERIALIZE,
       nn.LayerNorm: MATERIALIZE, nnx.LayerNorm: MATERIALIZE,
       nn.RMSNorm: MATERIALIZE, nnx.RMSNorm: MATERIALIZE,
@@ -65,6 +65,7 @@ class LayerCall:
   y_dtype: Any = None
   layer_fn: Callable[[dict[str, jax.Array], jax.Array], jax.Array] | None = (
       None)
+  contracted: int = 1             # DENSE: trailing input axes the kernel eats
   reason: str = ''                # why it cannot be tapped ('' if it can)
 
   @property
@@ -134,8 +135,12 @@ class Discover(_Session):
     call.reason = self._untappable_reason(call, args, kwargs, x)
     if call.reason:
       return call_original()
-    if kind == DENSE and x.ndim != 2:
-      call.kind = MATERIALIZE   # weights shared across positions in an example
+    if kind == DENSE:
+      contracted = _contracted_trailing_axes(module, x.ndim)
+      if contracted is None:
+        call.kind = MATERIALIZE   # a contraction the dense rules do not cover
+      else:
+        call.contracted = contracted
     call.x_shape = tuple(x.shape)
     call.layer_fn = make_layer_fn()
     tap = jax.jit(_named(call.layer_fn, f'{TAP_PREFIX}{index}'))
@@ -183,6 +188,18 @@ class Tap(_Session):
       self.inputs[index] = args[0]
       y = y + probe.astype(y.dtype)
     return y
+
+
+def _contracted_trailing_axes(module, ndim: int) -> int | None:
+  """How many trailing input axes a dense layer contracts (None: other)."""
+  axis = getattr(module, 'axis', -1)
+  if getattr(module, 'batch_dims', ()) or getattr(module, 'batch_axis', {}):
+    return None
+  # In increasing order, so that flattening them matches the kernel's order.
+  axes = [a % ndim for a in ((axis,) if isinstance(axis, int) else axis)]
+  if axes != list(range(ndim - len(axes), ndim)) or 0 in axes:
+    return None
+  return len(axes)
 
 
 def _named(fn, name):

@@ -19,6 +19,7 @@ per-example output gradient at once.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -147,14 +148,25 @@ def build_plan(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
     elif len(taps) == 1 and taps[0] is not None:
       call = calls[taps[0]]
       name = call.param_names[call.leaf_index.index(i)]
-      leaves.append(LeafPlan(path, TAPPED, call.kind, call.layer, call.index,
-                             name))
+      leaves.append(LeafPlan(path, TAPPED, _rule_name(call), call.layer,
+                             call.index, name))
       tapped[call.index] = call
     else:
       leaves.append(LeafPlan(path, FALLBACK,
                              reason=_fallback_reason(i, calls, leaf_reads,
                                                     taps)))
   return Plan(leaves, tapped)
+
+
+def _rule_name(call: capture.LayerCall) -> str:
+  if call.kind != capture.DENSE:
+    return call.kind
+  positions = math.prod(call.x_shape[1:len(call.x_shape) - call.contracted])
+  if positions == 1:
+    return 'dense'
+  if positions <= rules.PAIR_MAX_POSITIONS:
+    return f'dense-pairs, {positions} positions'
+  return f'dense-chunked, {positions} positions'
 
 
 def _fallback_reason(i, calls, reads, taps) -> str:
@@ -244,11 +256,21 @@ def _tapped_stats(plan: Plan, flat, grads, inputs, out_grads, batch_size,
       mean[i] = g
       if call.kind == capture.EMBED:
         m2[i] = rules.embed_sum_sq_dev(x, d, g)
-      elif leaf.name == 'bias':
-        m2[i] = stats_lib.stats_of_chunk(
-            d.astype(jnp.float32)).sum_sq_dev.astype(g.dtype)
+        continue
+      # A dense layer: flatten to [b, positions, features] on both sides.
+      n_in = math.prod(x.shape[x.ndim - call.contracted:])
+      n_out = g.size // n_in if leaf.name != 'bias' else g.size
+      x3 = x.reshape(batch_size, -1, n_in)
+      d3 = d.reshape(batch_size, x3.shape[1], n_out)
+      if leaf.name == 'bias':
+        per_example = jnp.sum(d3.astype(jnp.float32), axis=1)
+        m2[i] = stats_lib.stats_of_chunk(per_example).sum_sq_dev.reshape(
+            g.shape)
       else:
-        m2[i] = rules.dense_kernel_sum_sq_dev(x, d, g).astype(g.dtype)
+        m2[i] = rules.dense_kernel_sum_sq_dev(
+            x3, d3, g.reshape(n_in, n_out),
+            chunk=_chunk_size(g, batch_size, microbatch_size)).reshape(
+                g.shape)
   return mean, m2
 
 

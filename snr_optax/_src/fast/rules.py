@@ -24,8 +24,13 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # The one-pass identity M2 = sum_i g_i^2 - b mu^2 loses about
 # eps * sum_i g_i^2 to float32 rounding (a few ulps of the larger term). Where
 # that could exceed 1e-5 of M2 for some coordinate of a layer, i.e. where
-# mu^2 / sigma^2 > ~40, the layer is recomputed with a centred formula.
+# mu^2 / sigma^2 > ~40, the layer is recomputed exactly.
 GUARD_RATIO = 1e-5 / (4 * float(jnp.finfo(jnp.float32).eps))
+
+# Up to this many positions per example the position-pair identity is used
+# for a dense kernel shared across positions; beyond it, chunked
+# per-example gradients (measured by benchmarks/dense_rules.py).
+PAIR_MAX_POSITIONS = 12
 
 
 def _mm(a, b):
@@ -34,34 +39,58 @@ def _mm(a, b):
                  preferred_element_type=jnp.float32)
 
 
-def dense_kernel_sum_sq_dev(x: jax.Array, d: jax.Array,
-                            mean: jax.Array) -> jax.Array:
-  """M2 of the kernel of y = x @ W (+ bias), x: [b, n_in], d: [b, n_out].
+def dense_kernel_sum_sq_dev(x: jax.Array, d: jax.Array, mean: jax.Array, *,
+                            chunk: int) -> jax.Array:
+  """M2 of the kernel of y = x @ W (+ bias); x: [b, T, n_in], d: [b, T, n_out].
 
-  g_i = x_i d_i^T, so sum_i g_i^2 = (x^2)^T (d^2): one extra matrix product
-  and no [b, n_in, n_out] tensor. ``mean`` is the batch gradient x^T d / b,
-  which the ordinary backward pass has already formed. When the one-pass
-  result is not trustworthy to float32 tolerance (see ``GUARD_RATIO``) the
-  layer is recomputed, under ``lax.cond``, by the centred form
+  Example i's kernel gradient is g_i = sum_t x_it d_it^T, a sum over its T
+  positions (T = 1 for a plain dense layer). ``mean`` is the batch gradient,
+  which the ordinary backward pass has already formed.
 
-    sum_i (g_i - K)^2 - b C^2,   K = xbar dbar^T,   C = mu - K = dx^T d / b,
-    sum_i (g_i - K)^2 = xbar^2 (sum_i dd_i^2)^T + (dx^2)^T (d^2)
-                        + 2 xbar * (dx^T (dd * d))
+  * T = 1: sum_i g_i^2 = (x^2)^T (d^2), one extra matrix product and no
+    [b, n_in, n_out] tensor.
+  * 1 < T <= ``PAIR_MAX_POSITIONS``: g_i^2 = sum_{t,s} (x_it x_is)(d_it d_is),
+    so sum_i g_i^2 is one product of [b T(T+1)/2, n_in] and
+    [b T(T+1)/2, n_out] position-pair matrices (t <= s, off-diagonal pairs
+    counted twice).
+  * larger T: the g_i are formed ``chunk`` examples at a time (a batched
+    product) and reduced two-pass (``materialized_dense``).
 
-  with dx = x - xbar and dd = d - dbar, which removes the large mean before
-  anything is squared (three matrix products instead of one).
+  The first two are one-pass, M2 = sum_i g_i^2 - b mu^2, which loses about
+  eps * sum_i g_i^2 to float32 rounding. Where that could exceed 1e-5 of M2
+  for some coordinate of the layer (``GUARD_RATIO``), the layer is
+  recomputed under ``lax.cond``: centred (T = 1, three products) or
+  materialised, so the result always matches the two-pass statistics.
   """
+  b, positions = x.shape[0], x.shape[1]
   x = x.astype(jnp.float32)
   d = d.astype(jnp.float32)
-  mean = mean.astype(jnp.float32)
-  b = x.shape[0]
-  sum_sq = _mm(jnp.square(x), jnp.square(d))
-  one_pass = sum_sq - b * jnp.square(mean)
+  if positions > PAIR_MAX_POSITIONS:
+    return materialized_dense(x, d, chunk)
+  if positions == 1:
+    sum_sq = _mm(jnp.square(x[:, 0]), jnp.square(d[:, 0]))
+    exact = lambda: centred_dense_kernel_sum_sq_dev(x[:, 0], d[:, 0])
+  else:
+    t, s = jnp.triu_indices(positions)
+    twice = jnp.where(t == s, 1.0, 2.0)[None, :, None]
+    pairs_x = (x[:, t] * x[:, s]).reshape(-1, x.shape[-1])
+    pairs_d = (twice * d[:, t] * d[:, s]).reshape(-1, d.shape[-1])
+    sum_sq = _mm(pairs_x, pairs_d)
+    exact = lambda: materialized_dense(x, d, chunk)
+  one_pass = sum_sq - b * jnp.square(mean.astype(jnp.float32))
   untrustworthy = jnp.any(sum_sq > GUARD_RATIO * one_pass)
-  m2 = jax.lax.cond(untrustworthy,
-                    lambda: centred_dense_kernel_sum_sq_dev(x, d),
-                    lambda: one_pass)
+  m2 = jax.lax.cond(untrustworthy, exact, lambda: one_pass)
   return jnp.maximum(m2, 0)
+
+
+def materialized_dense(x: jax.Array, d: jax.Array, chunk: int) -> jax.Array:
+  """Two-pass M2 of g_i = sum_t x_it d_it^T, ``chunk`` examples at a time."""
+  def stats_of_chunk(pair):
+    xs, ds = pair
+    g = jnp.einsum('bti,bto->bio', xs, ds, precision=_HIGHEST,
+                   preferred_element_type=jnp.float32)
+    return stats_lib.stats_of_chunk(g)
+  return stats_lib.chunked_stats(stats_of_chunk, (x, d), chunk).sum_sq_dev
 
 
 def centred_dense_kernel_sum_sq_dev(x: jax.Array, d: jax.Array) -> jax.Array:
