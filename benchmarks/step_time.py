@@ -126,7 +126,26 @@ def make_steps(w: Workload, variants) -> dict[str, Callable]:
       return optax.apply_updates(params, updates), state, loss
     return opt, step
 
+  def naive_vmap():
+    """The textbook path: vmap(grad), jnp.mean/jnp.var, hard mask, Adam."""
+    opt = optax.adam(1e-3)
+    per_example = jax.vmap(jax.grad(
+        lambda p, ex: loss_fn(p, jax.tree.map(lambda a: a[None], ex))),
+                           in_axes=(None, 0))
+
+    def step(params, state, batch):
+      grads = per_example(params, batch)
+      b = batch[1].shape[0]
+      mean = jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
+      noise = jax.tree.map(lambda g: jnp.var(g, axis=0) / (b - 1), grads)
+      masked = jax.tree.map(lambda m, n: m * (m * m > n), mean, noise)
+      updates, state = opt.update(masked, state, params)
+      return optax.apply_updates(params, updates), state, loss_fn(params,
+                                                                  batch)
+    return opt, step
+
   table = {
+      'naive_vmap': naive_vmap,
       'adam': lambda: plain(optax.adam(1e-3)),
       'adamw': lambda: plain(optax.adamw(1e-3, weight_decay=1e-4)),
       'streaming_snr_adamw': lambda: plain(so.streaming_snr_adamw(1e-3)),
@@ -182,7 +201,8 @@ def measure(w: Workload, variants, rounds: int, steps_per_round: int,
 
   # Variants whose step allocates b x params run after the others, not
   # between them: the step after a large allocation pays its page faults.
-  heavy = [n for n in steps if n in ('snr_adam_vmap', 'snr_adam_microbatch')]
+  heavy = [n for n in steps
+           if n in ('snr_adam_vmap', 'snr_adam_microbatch', 'naive_vmap')]
   light = [n for n in steps if n not in heavy]
   for _ in range(rounds):
     for name in light:
@@ -208,7 +228,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--models', default='mlp,transformer,cnn')
   parser.add_argument('--variants', default='adam,adamw,streaming_snr_adamw,'
-                      'snr_adam_fast,snr_adam_microbatch,snr_adam_vmap')
+                      'snr_adam_fast,snr_adam_microbatch,snr_adam_vmap,'
+                      'naive_vmap')
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--steps_per_round', type=int, default=10)
   parser.add_argument('--time_budget', type=float, default=60.0,

@@ -33,17 +33,30 @@ def _q_from_energies(signal, noise, mode, alpha, softness):
   return jnp.where(denominator > 0, signal / safe, 0)
 
 
+# sqrt(nu)/|mu| is capped here before it is squared, so that q stays finite
+# (and exact to far below float32 resolution) when it would overflow.
+_RATIO_CAP = 1e18
+
+
 def _element_mask(mu, nu, mode, alpha, softness):
   dtype = stats_lib.accumulation_dtype(mu.dtype)
   mu, nu = mu.astype(dtype), nu.astype(dtype)
-  # Compare |mu| with sqrt(nu) after dividing both by the larger: the squares
-  # then lie in [0, 1], so neither overflows nor underflows for finite input.
+  alpha = jnp.asarray(alpha, dtype)
+  # Work with a = |mu| and c = sqrt(nu), never with mu^2 or nu*alpha directly:
+  # a and c are representable whenever mu and nu are, so no finite input
+  # overflows or underflows into a wrong or NaN mask.
   a = jnp.abs(mu)
   c = jnp.sqrt(jnp.maximum(nu, 0))
-  z = jnp.maximum(a, c)
-  z = jnp.where(z > 0, z, 1)
-  q = _q_from_energies(jnp.square(a / z), jnp.square(c / z), mode,
-                       jnp.asarray(alpha, dtype), jnp.asarray(softness, dtype))
+  beats = a > jnp.sqrt(alpha) * c              # mu^2 > alpha nu
+  if mode == 'hard':
+    q = beats.astype(dtype)
+  else:
+    ratio = jnp.minimum(c / jnp.where(a > 0, a, 1), _RATIO_CAP)  # sqrt(nu)/|mu|
+    if mode == 'soft':
+      q = jnp.where(beats, 1 - alpha * jnp.square(ratio), 0)
+    else:   # 'snr': mu^2 / (mu^2 + s alpha nu) = 1 / (1 + s alpha ratio^2)
+      shrink = jnp.asarray(softness, dtype) * alpha * jnp.square(ratio)
+      q = jnp.where(a > 0, 1 / (1 + shrink), 0)
   # A non-finite statistic must not turn into a finite-looking mask.
   return jnp.where(jnp.isfinite(mu) & jnp.isfinite(nu), q, jnp.nan)
 

@@ -312,28 +312,36 @@ def scale_by_streaming_snr(
     validation.check_same_structure(
         updates, state.mu, what='updates',
         reference_name='the parameters the state was initialised with')
-    g = _cast_like(updates, state.mu)
-    s = jax.tree.map(lambda s, g, m: rho * s + (1 - rho) * jnp.square(g - m),
-                     state.s, g, state.mu)
-    mu = optax.tree.update_moment(g, state.mu, b1, 1)
-    nu = optax.tree.update_moment_per_elem_norm(g, state.nu, b2, 2)
     count = optax.safe_increment(state.count)
-    mu_hat = optax.tree.bias_correction(mu, b1, count)
-    nu_hat = optax.tree.bias_correction(nu, b2, count)
-    s_hat = optax.tree.bias_correction(s, rho, count)
-    q = masks.compute_mask(mu_hat, s_hat, mode=mode, alpha=alpha,
-                           softness=softness, reduction=reduction)
+    t = count.astype(jnp.float32)
+    # Bias corrections as scalar reciprocals, so that each leaf is one pass.
+    c1, c2, c3 = (1 / (1 - jnp.asarray(decay, jnp.float32) ** t)
+                  for decay in (b1, b2, rho))
     in_warmup = count <= warmup_steps
+
+    def moments(g, m, v, s):
+      g = g.astype(m.dtype)
+      s = rho * s + (1 - rho) * jnp.square(g - m)
+      m = b1 * m + (1 - b1) * g
+      v = b2 * v + (1 - b2) * jnp.square(g)
+      return m, v, s
+
+    new = jax.tree.map(moments, updates, state.mu, state.nu, state.s)
+    is_triple = lambda x: isinstance(x, tuple) and len(x) == 3
+    mu, nu, s = (jax.tree.map(lambda x, k=k: x[k], new, is_leaf=is_triple)
+                 for k in range(3))
+    m_hat = jax.tree.map(lambda m: m * c1.astype(m.dtype), mu)
+    s_hat = jax.tree.map(lambda v: v * c3.astype(v.dtype), s)
+    q = masks.compute_mask(m_hat, s_hat, mode=mode, alpha=alpha,
+                           softness=softness, reduction=reduction)
     q = jax.tree.map(lambda qi: jnp.where(in_warmup, 1, qi).astype(qi.dtype),
                      q)
     direction = jax.tree.map(
-        lambda qi, m, v: qi * m / (jnp.sqrt(v) + eps), q, mu_hat, nu_hat)
+        lambda qi, m, v: qi * m / (jnp.sqrt(v * c2.astype(v.dtype)) + eps),
+        q, m_hat, nu)
     new_state = ScaleByStreamingSNRState(
-        count=count,
-        mu=_cast_like(mu, state.mu),
-        nu=_cast_like(nu, state.nu),
-        s=_cast_like(s, state.s),
-        mask_fraction=masks.mask_fraction(q))
+        count=count, mu=_cast_like(mu, state.mu), nu=_cast_like(nu, state.nu),
+        s=_cast_like(s, state.s), mask_fraction=masks.mask_fraction(q))
     return _cast_like(direction, updates), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)

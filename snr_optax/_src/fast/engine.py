@@ -41,8 +41,8 @@ UNUSED = 'unused'
 FALLBACK = 'fallback'
 
 # Elements of per-example gradients one chunk of a materialised layer may
-# hold (64 MiB of float32).
-_CHUNK_ELEMENTS = 1 << 24
+# hold (16 MiB of float32).
+_CHUNK_ELEMENTS = 1 << 22
 
 
 @dataclasses.dataclass(frozen=True)
