@@ -32,7 +32,9 @@ class DenseRuleTest(parameterized.TestCase):
     mean = jnp.asarray(per_example.mean(0), jnp.float32)
     got = jax.jit(functools.partial(rules.dense_kernel_sum_sq_dev, chunk=3))(
         x, d, mean)
-    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6 * want.max())
+    # With offset 30 each g_i is ~1e4 with a spread of ~1e2: float32
+    # rounding of the g_i themselves limits any method to ~1e-4.
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * want.max())
 
   @parameterized.parameters(0.0, 30.0)
   def test_centred_form_matches_loop(self, offset):
