@@ -12,6 +12,14 @@ import os
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
 
+# Flag-defining entry points are programs, not modules to doctest.
+collect_ignore_glob = ['examples/*/main.py']
 # Slow tests run only on request: SNR_OPTAX_SLOW=1 python -m pytest
 if os.environ.get('SNR_OPTAX_SLOW') != '1':
-  collect_ignore_glob = ['*_slow_test.py']
+  collect_ignore_glob.append('*_slow_test.py')
+
+# absltest helpers such as create_tempdir read flags, which pytest does not
+# parse (absltest.main does, under Bazel).
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+flags.FLAGS.mark_as_parsed()

@@ -1,0 +1,240 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Runs a suite of optimizers x seeds and tabulates steps to grokking.
+
+Resumable: a finished run (``result.json`` present) is skipped and an
+unfinished one resumes from its last checkpoint, so a long sweep can run in
+the background and be restarted at will. Writes ``results.json``,
+``results.md`` (the table) and ``val_accuracy.png`` into ``--workdir``.
+
+  python -m examples.grokking.compare --suite=paper --seeds=0,1,2 \
+      --workdir=runs/paper
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from typing import Any
+
+from absl import app
+from absl import flags
+from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking import train  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Each suite: the task (overrides of configs/default.py) and its runs, name ->
+# overrides. The first run is the baseline of the ratios.
+SUITES: dict[str, dict[str, Any]] = {
+    # The paper's setting: division mod 97, 25% of the pairs for training.
+    'paper': {
+        'task': {'num_steps': 10_000, 'stop_at_target': True},
+        'runs': {
+            'adamw': {},
+            'snr_adam': {'optimizer': 'snr_adam'},
+            'snr_adam_snr': {'optimizer': 'snr_adam', 'snr.mode': 'snr'},
+            'streaming': {'optimizer': 'streaming_snr_adamw',
+                          'snr.mode': 'snr'},
+            'grokfast': {'optimizer': 'grokfast'},
+            'snr_adam_grokfast': {'optimizer': 'snr_adam_grokfast'},
+        },
+    },
+    # Baselines and SNR variants around the paper's setting.
+    'sweep': {
+        'task': {'num_steps': 20_000, 'stop_at_target': True},
+        'runs': {
+            'adamw': {},
+            'adamw_wd0.1': {'weight_decay': 0.1},
+            'adamw_wd0.3': {'weight_decay': 0.3},
+            'adamw_wd3': {'weight_decay': 3.0},
+            'snr_adam_after': {'optimizer': 'snr_adam',
+                               'snr.placement': 'after'},
+            'snr_adam_soft': {'optimizer': 'snr_adam', 'snr.mode': 'soft'},
+            'snr_adam_alpha0.3': {'optimizer': 'snr_adam', 'snr.alpha': 0.3},
+            'snr_adam_alpha0.1': {'optimizer': 'snr_adam', 'snr.alpha': 0.1},
+            'streaming_hard': {'optimizer': 'streaming_snr_adamw',
+                               'snr.mode': 'hard'},
+            'streaming_alpha0.3': {'optimizer': 'streaming_snr_adamw',
+                                   'snr.mode': 'snr', 'snr.alpha': 0.3},
+        },
+    },
+    # Minutes on two CPU cores: the README's main job.
+    'quick': {
+        'task': {'operation': 'addition', 'p': 31, 'train_fraction': 0.4,
+                 'width': 64, 'batch_size': 128, 'num_steps': 3000,
+                 'eval_every': 50, 'stop_at_target': True},
+        'runs': {
+            'adamw': {},
+            'snr_adam': {'optimizer': 'snr_adam'},
+            'streaming': {'optimizer': 'streaming_snr_adamw',
+                          'snr.mode': 'snr'},
+        },
+    },
+    # Seconds: for tests and CI.
+    'tiny': {
+        'task': {'operation': 'addition', 'p': 11, 'train_fraction': 0.5,
+                 'width': 16, 'depth': 1, 'heads': 2, 'batch_size': 16,
+                 'num_steps': 20, 'eval_every': 5, 'checkpoint_every': 10},
+        'runs': {
+            'adamw': {},
+            'snr_adam': {'optimizer': 'snr_adam'},
+        },
+    },
+}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defined only when run as a program, so that tests can import this."""
+  flags.DEFINE_string('workdir', None, 'Where the runs and the table go.')
+  flags.DEFINE_enum('suite', 'quick', list(SUITES), 'Which suite to run.')
+  flags.DEFINE_list('seeds', ['0', '1', '2'],
+                    'Seeds (data split, init, order).')
+  flags.DEFINE_list('only', [], 'Run only these run names of the suite.')
+  flags.DEFINE_integer('num_steps', 0, 'Override the step budget (0: keep).')
+  flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
+  flags.mark_flags_as_required(['workdir'])
+
+
+def make_config(suite: str, name: str, seed: int, num_steps: int = 0):
+  config = default.get_config()
+  overrides = dict(SUITES[suite]['task'])
+  overrides.update(SUITES[suite]['runs'][name])
+  overrides['seed'] = seed
+  if num_steps:
+    overrides['num_steps'] = num_steps
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split('.')
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  return config
+
+
+def run_dir(workdir: str, name: str, seed: int) -> str:
+  return os.path.join(workdir, name, f'seed_{seed}')
+
+
+def run_suite(workdir: str, suite: str, seeds: list[int],
+              only: list[str] = (), num_steps: int = 0) -> None:
+  """Trains every (run, seed) not finished yet, seed-major order."""
+  names = [n for n in SUITES[suite]['runs'] if not only or n in only]
+  for seed in seeds:
+    for name in names:
+      path = run_dir(workdir, name, seed)
+      if os.path.exists(os.path.join(path, 'result.json')):
+        continue
+      logging.info('=== %s seed %d -> %s', name, seed, path)
+      train.train_and_evaluate(make_config(suite, name, seed, num_steps),
+                               path)
+
+
+def _median(values):
+  return statistics.median(values) if values else None
+
+
+def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
+  """Aggregates finished runs into results.json, results.md and a plot."""
+  rows, curves = {}, {}
+  names = list(SUITES[suite]['runs'])
+  for name in names:
+    results = []
+    for seed in seeds:
+      path = os.path.join(run_dir(workdir, name, seed), 'result.json')
+      if os.path.exists(path):
+        with open(path) as f:
+          results.append(json.load(f))
+        curves.setdefault(name, []).append(logbook_lib.read(
+            os.path.join(run_dir(workdir, name, seed), 'metrics.jsonl')))
+    if not results:
+      continue
+    reached = [r for r in results if r['steps_to_target'] is not None]
+    all_reached = len(reached) == len(results)
+    rows[name] = {
+        'seeds': [r['seed'] for r in results],
+        'reached': len(reached),
+        'steps_to_target': [r['steps_to_target'] for r in results],
+        'seconds_to_target': [r['seconds_to_target'] for r in results],
+        'median_steps': _median([r['steps_to_target'] for r in reached])
+                        if all_reached else None,
+        'median_seconds': _median([r['seconds_to_target'] for r in reached])
+                          if all_reached else None,
+        'budget': max(r['final_step'] for r in results),
+        'final_val_accuracy': [r['final_val_accuracy'] for r in results],
+        'seconds_per_step': _median([r['seconds_per_step'] for r in results]),
+    }
+  base = rows.get(names[0], {})
+  for row in rows.values():
+    for key in ('steps', 'seconds'):
+      b, v = base.get(f'median_{key}'), row[f'median_{key}']
+      row[f'{key}_ratio_to_{names[0]}'] = (None if not b or not v
+                                           else b / v)
+  summary = {'suite': suite, 'task': SUITES[suite]['task'],
+             'runs': SUITES[suite]['runs'], 'seeds': seeds, 'results': rows}
+  with open(os.path.join(workdir, 'results.json'), 'w') as f:
+    json.dump(summary, f, indent=1)
+  table = markdown_table(rows, names[0])
+  with open(os.path.join(workdir, 'results.md'), 'w') as f:
+    f.write(table + '\n')
+  if curves:
+    plots.compare_curves(curves, os.path.join(workdir, 'val_accuracy.png'),
+                         title=f'held-out accuracy ({suite})', target=0.95)
+  return summary
+
+
+def markdown_table(rows: dict[str, Any], baseline: str) -> str:
+  def fmt(x, spec):
+    return '-' if x is None else format(x, spec)
+
+  lines = [f'| run | reached 95% | steps to 95% (per seed) | median steps | '
+           f'median seconds | speed-up vs {baseline} (steps) | s/step |',
+           '|---|---|---|---|---|---|---|']
+  for name, row in rows.items():
+    per_seed = ', '.join('-' if s is None else str(s)
+                         for s in row['steps_to_target'])
+    reached = f'{row["reached"]}/{len(row["seeds"])}'
+    median_steps = (fmt(row['median_steps'], ',.0f')
+                    if row['median_steps'] is not None
+                    else f'not reached by {row["budget"]:,}')
+    lines.append(
+        f'| {name} | {reached} | {per_seed} | {median_steps} | '
+        f'{fmt(row["median_seconds"], ",.0f")} | '
+        f'{fmt(row[f"steps_ratio_to_{baseline}"], ".2f")} | '
+        f'{fmt(row["seconds_per_step"], ".3f")} |')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
+  seeds = [int(s) for s in FLAGS.seeds]
+  unknown = [n for n in FLAGS.only if n not in SUITES[FLAGS.suite]['runs']]
+  if unknown:
+    sys.exit(f'error: unknown run(s) {unknown} in suite {FLAGS.suite!r}')
+  try:
+    for name in SUITES[FLAGS.suite]['runs']:
+      train.validate_config(make_config(FLAGS.suite, name, seeds[0],
+                                        FLAGS.num_steps))
+  except ValueError as e:
+    sys.exit(f'error: {e}')
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  if not FLAGS.table_only:
+    run_suite(FLAGS.workdir, FLAGS.suite, seeds, FLAGS.only, FLAGS.num_steps)
+  summary = tabulate(FLAGS.workdir, FLAGS.suite, seeds)
+  print(markdown_table(summary['results'],
+                       next(iter(SUITES[FLAGS.suite]['runs']))))
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
