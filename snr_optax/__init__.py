@@ -22,6 +22,8 @@ from snr_optax._src.transforms import ScaleByStreamingSNRState
 from snr_optax._src.transforms import snr_mask
 from snr_optax._src.transforms import SNRMaskState
 
+from snr_optax import sharding
+
 __version__ = '0.1.0'
 
 __all__ = (
@@ -34,6 +36,7 @@ __all__ = (
     'merge_stats',
     'per_example_grads',
     'scale_by_streaming_snr',
+    'sharding',
     'snr_adam',
     'snr_mask',
     'stats_from_per_example',

@@ -189,34 +189,35 @@ def merge_stats(a: GradStats, b: GradStats) -> GradStats:
                    jnp.asarray(a.count, jnp.int32) + jnp.asarray(b.count, jnp.int32))
 
 
-def zeros_like_stats(params: PyTree) -> GradStats:
-  """Statistics of an empty batch (count 0), shaped like ``params``."""
-  zeros = jax.tree.map(
-      lambda p: jnp.zeros(jnp.shape(p), accumulation_dtype(jnp.result_type(p))),
-      params)
-  return GradStats(zeros, zeros, jnp.zeros([], jnp.int32))
-
-
 def chunked_stats(stats_of_chunk: Callable[[PyTree], GradStats],
                   batch: PyTree, chunk_size: int) -> GradStats:
   """Statistics over ``batch``, ``chunk_size`` examples at a time.
 
-  Full microbatches run in a ``lax.scan`` carrying the running statistics; a
-  final partial microbatch, if any, is merged after it. Within a microbatch
-  the statistics are two-pass; across microbatches they are merged exactly
+  Full chunks run in a ``lax.scan`` carrying the running statistics; a final
+  partial chunk, if any, is merged after it. Within a chunk the statistics
+  are two-pass; across chunks they are merged exactly
   (:func:`snr_optax.merge_stats`), never from raw second moments.
+
+  Chunk k holds examples k, k + n, k + 2n, ... (n chunks): the batch is
+  viewed as [chunk_size, n] and scanned over its second axis. When the batch
+  axis is sharded over devices in contiguous blocks (and ``chunk_size`` is a
+  multiple of the number of devices), every chunk then takes the same
+  number of examples from each device's own block, so each device works
+  through its shard in chunks and nothing is moved between devices.
   """
   b = jax.tree.leaves(batch)[0].shape[0]
   m = min(chunk_size, b)
   n_full, rest = divmod(b, m)
-  head = jax.tree.map(
-      lambda x: x[:n_full * m].reshape((n_full, m) + x.shape[1:]), batch)
+  chunks = jax.tree.map(
+      lambda x: jnp.swapaxes(x[:n_full * m].reshape((m, n_full)
+                                                    + x.shape[1:]), 0, 1),
+      batch)
 
   def body(carry, chunk):
     return merge_stats(carry, stats_of_chunk(chunk)), None
 
-  first = stats_of_chunk(jax.tree.map(lambda x: x[0], head))
-  total, _ = jax.lax.scan(body, first, jax.tree.map(lambda x: x[1:], head))
+  first = stats_of_chunk(jax.tree.map(lambda x: x[0], chunks))
+  total, _ = jax.lax.scan(body, first, jax.tree.map(lambda x: x[1:], chunks))
   if rest:
     last = jax.tree.map(lambda x: x[n_full * m:], batch)
     total = merge_stats(total, stats_of_chunk(last))

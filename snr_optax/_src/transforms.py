@@ -299,10 +299,10 @@ def scale_by_streaming_snr(
   validation.check_nonnegative('warmup_steps', warmup_steps)
 
   def init_fn(params):
+    # zeros_like keeps each parameter's sharding.
     zeros = jax.tree.map(
-        lambda p: jnp.zeros(jnp.shape(p),
-                            stats_lib.accumulation_dtype(jnp.result_type(p))),
-        params)
+        lambda p: jnp.zeros_like(
+            p, stats_lib.accumulation_dtype(jnp.result_type(p))), params)
     return ScaleByStreamingSNRState(
         count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros, s=zeros,
         mask_fraction=_zero_fraction())

@@ -119,30 +119,37 @@ def embed_sum_sq_dev(tokens: jax.Array, d: jax.Array,
 
     M2[v] = sum_{i holds v} (G_i[v] - mu[v])^2 + (b - n_v) mu[v]^2
 
-  with n_v the number of examples holding v: exact two-pass, computed with a
-  sort of the b*T (example, token) pairs and segment sums. Memory O(b T D),
-  never b x V x D.
+  with n_v the number of examples holding v: exact two-pass. Each example's
+  positions are sorted by token and summed per distinct token on their own
+  (no sort across examples, so a sharded batch stays where it is), and the
+  rows are then added into the table by token. Memory O(b T D), never
+  b x V x D.
   """
   b = tokens.shape[0]
   vocab, dim = mean.shape
-  tokens = tokens.reshape(b, -1)
-  d = d.reshape(b, -1, dim).astype(jnp.float32)
+  tokens = tokens.reshape(b, -1).astype(jnp.int32)
+  positions = tokens.shape[1]
+  d = d.reshape(b, positions, dim).astype(jnp.float32)
   mean = mean.astype(jnp.float32)
-  n = tokens.size
-  keys = (jnp.arange(b, dtype=jnp.int32)[:, None] * vocab
-          + tokens.astype(jnp.int32)).reshape(-1)
-  unique, segment = jnp.unique(keys, return_inverse=True, size=n,
-                               fill_value=-1)
-  segment = segment.reshape(-1)
-  per_pair = jax.ops.segment_sum(d.reshape(n, dim), segment, num_segments=n)
-  valid = unique >= 0
-  token_of_pair = jnp.where(valid, unique % vocab, 0)
-  deviation = jnp.square(per_pair - mean[token_of_pair])
-  deviation = jnp.where(valid[:, None], deviation, 0)
-  held = jax.ops.segment_sum(deviation, token_of_pair, num_segments=vocab)
-  n_holding = jax.ops.segment_sum(valid.astype(jnp.float32), token_of_pair,
+
+  def per_example(tok, rows):
+    order = jnp.argsort(tok)
+    tok, rows = tok[order], rows[order]
+    first = jnp.concatenate([jnp.ones(1, bool), tok[1:] != tok[:-1]])
+    segment = jnp.cumsum(first) - 1          # distinct-token index
+    sums = jax.ops.segment_sum(rows, segment, num_segments=positions)
+    token = jax.ops.segment_max(tok, segment, num_segments=positions)
+    held = jnp.arange(positions) < jnp.sum(first)
+    return sums, jnp.where(held, token, 0), held
+
+  sums, token, held = jax.vmap(per_example)(tokens, d)
+  deviation = jnp.where(held[..., None],
+                        jnp.square(sums - mean[token]), 0).reshape(-1, dim)
+  token, held = token.reshape(-1), held.reshape(-1)
+  m2_held = jax.ops.segment_sum(deviation, token, num_segments=vocab)
+  n_holding = jax.ops.segment_sum(held.astype(jnp.float32), token,
                                   num_segments=vocab)
-  return held + (b - n_holding)[:, None] * jnp.square(mean)
+  return m2_held + (b - n_holding)[:, None] * jnp.square(mean)
 
 
 def materialized_stats(
