@@ -28,6 +28,10 @@ flags.DEFINE_string('workdir', None, 'Directory for metrics, checkpoints and '
 config_flags.DEFINE_config_file(
     'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'),
     'Path to a configuration file (configs/*.py).', lock_config=True)
+flags.DEFINE_bool('distributed', False,
+                  'Call jax.distributed.initialize() first: one process per '
+                  'host of a TPU pod slice or a multi-GPU cluster, the '
+                  'coordinator taken from the environment.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -38,7 +42,10 @@ def main(argv):
     train.validate_config(FLAGS.config)
   except ValueError as e:
     sys.exit(f'error: {e}')
-  logging.info('JAX devices: %s', jax.devices())
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  logging.info('JAX process %d of %d; devices: %s', jax.process_index(),
+               jax.process_count(), jax.devices())
   result = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   logging.info('result: %s', result)
   print({k: result[k] for k in ('optimizer', 'seed', 'steps_to_target',

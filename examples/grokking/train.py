@@ -61,6 +61,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
        f'warmup_steps must be >= 0, got {config.warmup_steps}')
   need(config.width % config.heads == 0,
        f'width {config.width} is not divisible by heads {config.heads}')
+  need(config.mesh_fsdp >= 1,
+       f'mesh_fsdp must be >= 1, got {config.mesh_fsdp}')
   need(config.operation in data_lib.OPERATIONS,
        f'unknown operation {config.operation!r}; valid: '
        + ', '.join(data_lib.OPERATIONS))
@@ -120,7 +122,15 @@ def make_loss(graphdef):
   return loss_fn
 
 
-def make_train_step(config, loss_fn, optimizer):
+def make_mesh(config) -> jax.sharding.Mesh | None:
+  """The device mesh of ``config.mesh_data`` x ``config.mesh_fsdp``."""
+  if config.mesh_data == 0:
+    return None
+  return so.sharding.make_mesh({'data': config.mesh_data,
+                                'fsdp': config.mesh_fsdp})
+
+
+def make_train_step(config, loss_fn, optimizer, out_shardings=None):
   """One jitted step: gradient or per-example statistics, update, apply."""
   if config.optimizer in PER_EXAMPLE:
     grads_fn = so.value_and_grad_stats(loss_fn, has_aux=True,
@@ -131,13 +141,14 @@ def make_train_step(config, loss_fn, optimizer):
   else:
     grads_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-  @jax.jit
   def train_step(params, opt_state, batch):
     (loss, accuracy), grads = grads_fn(params, batch)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss, accuracy
 
-  return train_step
+  if out_shardings is None:
+    return jax.jit(train_step)
+  return jax.jit(train_step, out_shardings=out_shardings + (None, None))
 
 
 def batch_indices(seed: int, step: int, n_train: int,
@@ -169,9 +180,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   ``target_val_accuracy`` (None if not reached) and the final metrics.
   """
   validate_config(config)
+  # On several hosts every process trains; the first one writes the files.
+  chief = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json(indent=1))
+  if chief:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json(indent=1))
   split = data_lib.make_split(config.operation, config.p,
                               config.train_fraction, config.seed)
   if config.batch_size > len(split.train_y):
@@ -180,7 +194,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   graphdef, params = nnx.split(create_model(config, split), nnx.Param)
   optimizer = make_optimizer(config)
   loss_fn = make_loss(graphdef)
-  train_step = make_train_step(config, loss_fn, optimizer)
+  mesh = make_mesh(config)
+  put_batch = lambda batch: batch
+  out_shardings = None
+  if mesh is not None:
+    # Batch over 'data'; parameters, and so the optimizer state made from
+    # them, over 'fsdp' (replicated when that axis has one device).
+    params = jax.device_put(params, so.sharding.fsdp_shardings(
+        params, mesh, 'fsdp'))
+    put_batch = lambda batch: so.sharding.shard_batch(batch, mesh, 'data')
+    out_shardings = (so.sharding.shardings_of(params, mesh),
+                     so.sharding.shardings_of(optimizer.init(params), mesh))
+  train_step = make_train_step(config, loss_fn, optimizer, out_shardings)
   evaluate = jax.jit(loss_fn)
   state = {'params': params, 'opt_state': optimizer.init(params),
            'step': np.asarray(0, np.int64),
@@ -195,21 +220,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                 resume_step=start)
   reached = next((r for r in logbook.rows
                   if r['val_accuracy'] >= config.target_val_accuracy), None)
-  train = (jnp.asarray(split.train_x), jnp.asarray(split.train_y))
-  val = (jnp.asarray(split.val_x), jnp.asarray(split.val_y))
+  train = (split.train_x, split.train_y)
+  val = (split.val_x, split.val_y)
   params, opt_state = state['params'], state['opt_state']
   step, train_seconds = int(state['step']), float(state['train_seconds'])
   # Compile before the clock starts: the seconds logged are training steps.
   first = batch_indices(config.seed, 0, len(split.train_y), config.batch_size)
-  train_step = train_step.lower(params, opt_state, (train[0][first],
-                                                    train[1][first])).compile()
+  train_step = train_step.lower(params, opt_state, put_batch(
+      (train[0][first], train[1][first]))).compile()
   window_start, window_steps = train_seconds, 0
   while step < config.num_steps:
     idx = batch_indices(config.seed, step, len(split.train_y),
                         config.batch_size)
     t0 = time.perf_counter()
-    params, opt_state, _, _ = train_step(params, opt_state,
-                                         (train[0][idx], train[1][idx]))
+    params, opt_state, _, _ = train_step(params, opt_state, put_batch(
+        (train[0][idx], train[1][idx])))
     jax.block_until_ready(params)
     train_seconds += time.perf_counter() - t0
     step += 1
@@ -224,7 +249,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
              'seconds_per_step': (train_seconds - window_start)
                                  / max(window_steps, 1),
              'train_seconds': train_seconds}
-      logbook.append(row)
+      if chief:
+        logbook.append(row)
       window_start, window_steps = train_seconds, 0
       logging.info('step %6d | train acc %6.1f%% | val acc %6.1f%% | '
                    'val loss %.3f | mask %s | %.3f s/step', step,
@@ -241,10 +267,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         checkpointer.save(step, {'params': params, 'opt_state': opt_state,
                                  'step': np.asarray(step, np.int64),
                                  'train_seconds': np.asarray(train_seconds, np.float64)})
-        plots.training_curves(logbook.rows,
-                              os.path.join(workdir, 'curves.png'),
-                              title=f'{config.optimizer} seed {config.seed}',
-                              target=config.target_val_accuracy)
+        if chief:
+          plots.training_curves(logbook.rows,
+                                os.path.join(workdir, 'curves.png'),
+                                title=f'{config.optimizer} seed '
+                                f'{config.seed}',
+                                target=config.target_val_accuracy)
       if done:
         break
   checkpointer.close()
@@ -262,6 +290,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       'seconds_per_step': (last.get('train_seconds', 0.0)
                            / max(last.get('step', 1), 1)),
   }
-  with open(os.path.join(workdir, 'result.json'), 'w') as f:
-    json.dump(result, f, indent=1)
+  if chief:
+    with open(os.path.join(workdir, 'result.json'), 'w') as f:
+      json.dump(result, f, indent=1)
   return result

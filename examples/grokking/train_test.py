@@ -135,6 +135,19 @@ class TrainTest(parameterized.TestCase):
         workdir, 'metrics.jsonl'))]
     self.assertEqual(steps, [5, 10, 15, 20])
 
+  def test_sharded_run_equals_single_device(self):
+    # Under pytest this is a mesh of 8 host CPU devices (conftest.py).
+    config = tiny.get_config()
+    config.optimizer = 'snr_adam'
+    config.num_steps = 10
+    single = train.train_and_evaluate(config,
+                                      self.create_tempdir().full_path)
+    config.mesh_data, config.mesh_fsdp = -1, 1
+    sharded = train.train_and_evaluate(config,
+                                       self.create_tempdir().full_path)
+    self.assertAlmostEqual(single['final_val_accuracy'],
+                           sharded['final_val_accuracy'], places=5)
+
   def test_stop_at_target(self):
     config = tiny.get_config()
     config.target_val_accuracy = 0.0    # reached at the first evaluation

@@ -162,15 +162,18 @@ def collective_bytes(compiled_or_text: Any) -> dict[str, int]:
   Reads the HLO text of ``jax.jit(f).lower(...).compile()`` (or the text
   itself) and sums, per collective kind, the sizes of the collectives'
   per-device results: the data each device receives. Each collective in
-  the program text counts once (one inside a loop body counts once). Used by the tests and
-  the scaling benchmark to show that per-example statistics cross devices
-  as parameter-sized reductions, never as batch x parameter tensors.
+  the program text counts once (one inside a loop body counts once).
+  Collectives inside ``lax.cond`` branches, which run only when their
+  branch is taken, are summed apart under ``'conditional'``. Used by the
+  tests and the scaling benchmark to show that per-example statistics cross
+  devices as parameter-sized reductions, never as batch x parameter tensors.
   """
   text = (compiled_or_text if isinstance(compiled_or_text, str)
           else compiled_or_text.as_text())
-  totals = {kind: 0 for kind in COLLECTIVES}
-  for kind, shapes in collectives(text):
-    totals[kind] += sum(_bytes(dtype, dims) for dtype, dims in shapes)
+  totals = {kind: 0 for kind in COLLECTIVES + ('conditional',)}
+  for kind, shapes, in_cond in collectives(text):
+    totals['conditional' if in_cond else kind] += sum(
+        _bytes(dtype, dims) for dtype, dims in shapes)
   return totals
 
 
@@ -183,15 +186,20 @@ _SHAPE = re.compile(r'\b(pred|[subfc]\d+|bf16)\[([\d,]*)\]')
 
 
 def collectives(text: str) -> list[tuple[str, list[tuple[str, tuple[int,
-                                                                    ...]]]]]:
-  """(kind, [(dtype, dims), ...]) for every collective in HLO ``text``."""
+                                                                    ...]]],
+                                         bool]]:
+  """(kind, [(dtype, dims), ...], in_cond) per collective in HLO ``text``.
+
+  ``in_cond`` tells a collective traced inside a ``lax.cond`` branch (its
+  op name carries JAX's ``/cond/`` scope).
+  """
   found = []
   for line in text.splitlines():
     match = _OP.match(line)
     if match:
       shapes = [(dt, tuple(int(d) for d in dims.split(',') if d))
                 for dt, dims in _SHAPE.findall(match.group(1))]
-      found.append((match.group(2), shapes))
+      found.append((match.group(2), shapes, '/cond/' in line))
   return found
 
 

@@ -40,6 +40,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.grokfast = ml_collections.ConfigDict()
   config.grokfast.alpha = 0.98
   config.grokfast.lamb = 2.0
+  # Devices: 0 trains on the default device; otherwise a mesh of
+  # mesh_data x mesh_fsdp devices (-1: all the rest), the batch split over
+  # 'data' and the parameters (and optimizer state) over 'fsdp'.
+  config.mesh_data = 0
+  config.mesh_fsdp = 1
   # The loop.
   config.num_steps = 20_000
   config.eval_every = 100
