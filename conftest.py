@@ -9,8 +9,10 @@ module runs alone and sets what it needs itself.)
 
 import os
 
-os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                           ' --xla_force_host_platform_device_count=8').strip()
+if '--xla_force_host_platform_device_count' not in os.environ.get('XLA_FLAGS',
+                                                                 ''):
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                             ' --xla_force_host_platform_device_count=8')
 
 # Flag-defining entry points are programs, not modules to doctest.
 collect_ignore_glob = ['examples/*/main.py']

@@ -38,6 +38,10 @@ def _assert_stats_close(test, got, want, rtol=1e-4):
           err_msg=f'{name} of {jax.tree_util.keystr(path)}')
 
 
+def _stats(loss, method, **kwargs):
+  return jax.jit(so.value_and_grad_stats(loss, method=method, **kwargs))
+
+
 def _classification_batch(seed, shape, n_classes=5):
   rng = np.random.default_rng(seed)
   return (jnp.asarray(rng.normal(size=(B,) + shape), jnp.float32),
@@ -190,19 +194,16 @@ class FastEqualsVmapTest(parameterized.TestCase):
   @parameterized.parameters(*CASES)
   def test_fast_equals_vmap(self, case):
     loss, params, batch = _case(case)
-    v_fast, fast = jax.jit(so.value_and_grad_stats(loss, method='fast'))(
-        params, batch)
-    v_vmap, exact = jax.jit(so.value_and_grad_stats(loss, method='vmap'))(
-        params, batch)
+    v_fast, fast = _stats(loss, 'fast')(params, batch)
+    v_vmap, exact = _stats(loss, 'vmap')(params, batch)
     np.testing.assert_allclose(v_fast, v_vmap, rtol=1e-6)
     np.testing.assert_allclose(v_fast, loss(params, batch), rtol=1e-6)
     _assert_stats_close(self, fast, exact)
 
-  @parameterized.parameters(*CASES)
-  def test_auto_equals_fast(self, case):
-    loss, params, batch = _case(case)
-    _, auto = so.value_and_grad_stats(loss, method='auto')(params, batch)
-    _, fast = so.value_and_grad_stats(loss, method='fast')(params, batch)
+  def test_auto_equals_fast(self):
+    loss, params, batch = _case('linen_tied')
+    _, auto = _stats(loss, 'auto')(params, batch)
+    _, fast = _stats(loss, 'fast')(params, batch)
     jax.tree.map(np.testing.assert_array_equal, auto, fast)
 
   def test_plans_name_the_routes(self):
@@ -241,8 +242,8 @@ class FastEqualsVmapTest(parameterized.TestCase):
     batch = _classification_batch(7, (4,), n_classes=4)
     plan = so.stats_plan(loss, params, batch)
     self.assertIn('more than one layer call', plan["['l']['kernel'].value"])
-    _, fast = so.value_and_grad_stats(loss, method='fast')(params, batch)
-    _, exact = so.value_and_grad_stats(loss, method='vmap')(params, batch)
+    _, fast = _stats(loss, 'fast')(params, batch)
+    _, exact = _stats(loss, 'vmap')(params, batch)
     _assert_stats_close(self, fast, exact)
 
   def test_unused_parameter_has_zero_statistics(self):
@@ -259,8 +260,8 @@ class FastEqualsVmapTest(parameterized.TestCase):
     batch = _classification_batch(8, (4,), n_classes=3)
     self.assertEqual(so.stats_plan(loss, params, batch)[
         "['spare']['kernel'].value"], 'unused (zero gradient)')
-    _, fast = so.value_and_grad_stats(loss, method='fast')(params, batch)
-    _, exact = so.value_and_grad_stats(loss, method='vmap')(params, batch)
+    _, fast = _stats(loss, 'fast')(params, batch)
+    _, exact = _stats(loss, 'vmap')(params, batch)
     _assert_stats_close(self, fast, exact)
 
 
@@ -277,15 +278,14 @@ class FastNumericsTest(parameterized.TestCase):
     rng = np.random.default_rng(9)
     x = rng.normal(size=(1, 6)) + spread * rng.normal(size=(B, 6))
     batch = (jnp.asarray(x, jnp.float32), jnp.zeros(B, jnp.int32))
-    _, fast = so.value_and_grad_stats(loss, method='fast')(params, batch)
-    _, exact = so.value_and_grad_stats(loss, method='vmap')(params, batch)
+    _, fast = _stats(loss, 'fast')(params, batch)
+    _, exact = _stats(loss, 'vmap')(params, batch)
     _assert_stats_close(self, fast, exact)
 
   def test_microbatch_size_bounds_materialised_chunks(self):
     loss, params, batch = _case('nnx_transformer')
-    _, chunked = so.value_and_grad_stats(loss, method='fast',
-                                         microbatch_size=5)(params, batch)
-    _, exact = so.value_and_grad_stats(loss, method='vmap')(params, batch)
+    _, chunked = _stats(loss, 'fast', microbatch_size=5)(params, batch)
+    _, exact = _stats(loss, 'vmap')(params, batch)
     _assert_stats_close(self, chunked, exact)
 
   def test_has_aux_and_argnums(self):
@@ -299,10 +299,10 @@ class FastNumericsTest(parameterized.TestCase):
 
     batch = _classification_batch(10, (6,))
     t = jnp.float32(1.5)
-    (value, logits), fast = so.value_and_grad_stats(
-        loss, argnums=(0, 2), has_aux=True, method='fast')(params, batch, t)
-    (_, _), exact = so.value_and_grad_stats(
-        loss, argnums=(0, 2), has_aux=True, method='vmap')(params, batch, t)
+    (value, logits), fast = jax.jit(so.value_and_grad_stats(
+        loss, argnums=(0, 2), has_aux=True, method='fast'))(params, batch, t)
+    (_, _), exact = jax.jit(so.value_and_grad_stats(
+        loss, argnums=(0, 2), has_aux=True, method='vmap'))(params, batch, t)
     self.assertEqual(logits.shape, (B, 5))
     np.testing.assert_allclose(value, loss(params, batch, t)[0], rtol=1e-6)
     self.assertEqual(fast.mean[1].shape, ())

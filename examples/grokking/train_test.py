@@ -86,8 +86,9 @@ class ModelTest(absltest.TestCase):
 
 class TrainTest(parameterized.TestCase):
 
-  @parameterized.product(optimizer=train.OPTIMIZERS,
-                         placement=('before', 'after'))
+  @parameterized.parameters(
+      *[(name, 'before') for name in train.OPTIMIZERS],
+      *[(name, 'after') for name in train.PER_EXAMPLE])
   def test_every_optimizer_trains(self, optimizer, placement):
     config = tiny.get_config()
     config.optimizer = optimizer
