@@ -68,9 +68,9 @@ SUITES: dict[str, dict[str, Any]] = {
     },
     # Minutes on two CPU cores: the README's main job.
     'quick': {
-        'task': {'operation': 'addition', 'p': 31, 'train_fraction': 0.4,
-                 'width': 64, 'batch_size': 128, 'num_steps': 3000,
-                 'eval_every': 50, 'stop_at_target': True},
+        'task': {'operation': 'addition', 'p': 23, 'train_fraction': 0.7,
+                 'width': 64, 'depth': 1, 'batch_size': 128,
+                 'num_steps': 4000, 'eval_every': 50, 'stop_at_target': True},
         'runs': {
             'adamw': {},
             'snr_adam': {'optimizer': 'snr_adam'},
