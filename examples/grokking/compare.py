@@ -78,6 +78,41 @@ SUITES: dict[str, dict[str, Any]] = {
                           'snr.mode': 'snr'},
         },
     },
+    # The sweep of the issue, on the quick task (a CPU can afford 3 seeds of
+    # every variant there, not in the paper's setting): baselines (Power et
+    # al.'s AdamW, a weight-decay sweep, Grokfast's no-decay Adam baseline,
+    # a higher learning rate) and SNR variants (placements, masks, alpha,
+    # learning rate, streaming) and the compositions with Grokfast.
+    'quick_sweep': {
+        'task': {'operation': 'addition', 'p': 23, 'train_fraction': 0.7,
+                 'width': 64, 'depth': 1, 'batch_size': 128,
+                 'num_steps': 5000, 'eval_every': 50, 'stop_at_target': True},
+        'runs': {
+            'adamw': {},
+            'adamw_wd0': {'weight_decay': 0.0},
+            'adamw_wd0.1': {'weight_decay': 0.1},
+            'adamw_wd0.3': {'weight_decay': 0.3},
+            'adamw_wd3': {'weight_decay': 3.0},
+            'adamw_lr3e-3': {'learning_rate': 3e-3},
+            'snr_adam': {'optimizer': 'snr_adam'},
+            'snr_adam_after': {'optimizer': 'snr_adam',
+                               'snr.placement': 'after'},
+            'snr_adam_soft': {'optimizer': 'snr_adam', 'snr.mode': 'soft'},
+            'snr_adam_snr': {'optimizer': 'snr_adam', 'snr.mode': 'snr'},
+            'snr_adam_alpha0.3': {'optimizer': 'snr_adam', 'snr.alpha': 0.3},
+            'snr_adam_alpha0.1': {'optimizer': 'snr_adam', 'snr.alpha': 0.1},
+            'snr_adam_lr3e-3': {'optimizer': 'snr_adam',
+                                'learning_rate': 3e-3},
+            'streaming': {'optimizer': 'streaming_snr_adamw',
+                          'snr.mode': 'snr'},
+            'streaming_hard': {'optimizer': 'streaming_snr_adamw',
+                               'snr.mode': 'hard'},
+            'streaming_alpha0.3': {'optimizer': 'streaming_snr_adamw',
+                                   'snr.mode': 'snr', 'snr.alpha': 0.3},
+            'grokfast': {'optimizer': 'grokfast'},
+            'snr_adam_grokfast': {'optimizer': 'snr_adam_grokfast'},
+        },
+    },
     # Seconds: for tests and CI.
     'tiny': {
         'task': {'operation': 'addition', 'p': 11, 'train_fraction': 0.5,

@@ -209,6 +209,12 @@ class CompareTest(absltest.TestCase):
     self.assertEqual(mtime, os.path.getmtime(os.path.join(
         workdir, 'adamw', 'seed_0', 'result.json')))
 
+  def test_every_suite_is_a_valid_config(self):
+    for suite, spec in compare.SUITES.items():
+      for name in spec['runs']:
+        with self.subTest(suite=suite, run=name):
+          train.validate_config(compare.make_config(suite, name, seed=0))
+
 
 if __name__ == '__main__':
   absltest.main()
