@@ -3,8 +3,8 @@
 """pytest settings shared by the test modules.
 
 Eight host CPU devices must be requested before JAX starts its backend, so
-it is done here, in the root conftest, before any module imports JAX. (Under Bazel each test
-module runs alone and sets what it needs itself.)
+it is done here, in the root conftest, before any module imports JAX. (Under
+Bazel each test module runs alone and sets what it needs itself.)
 """
 
 import os

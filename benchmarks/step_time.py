@@ -279,7 +279,8 @@ def main(argv=None):
       print(f'\nPyTorch {torch_result["torch_version"]} on the same MLP '
             f'({torch_result["threads"]} threads):')
       for n, s in torch_result['seconds_per_step'].items():
-        print(f'{n:30s} {s * 1e3:10.2f} ms {torch_result["ratio_to_plain"][n]:8.2f}x')
+        ratio = torch_result['ratio_to_plain'][n]
+        print(f'{n:30s} {s * 1e3:10.2f} ms {ratio:8.2f}x')
   if args.json:
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, 'w') as f:

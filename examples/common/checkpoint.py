@@ -25,7 +25,7 @@ def _quiet():
 
 
 class Checkpointer:
-  """The latest ``max_to_keep`` states of a run under ``workdir/checkpoints``."""
+  """The latest ``max_to_keep`` states of a run, in ``workdir/checkpoints``."""
 
   def __init__(self, workdir: str, max_to_keep: int = 2):
     with _quiet():

@@ -264,9 +264,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               and step >= reached['step'] + config.steps_after_target)
       if step % config.checkpoint_every == 0 or done or (
           step == config.num_steps):
-        checkpointer.save(step, {'params': params, 'opt_state': opt_state,
-                                 'step': np.asarray(step, np.int64),
-                                 'train_seconds': np.asarray(train_seconds, np.float64)})
+        checkpointer.save(step, {
+            'params': params, 'opt_state': opt_state,
+            'step': np.asarray(step, np.int64),
+            'train_seconds': np.asarray(train_seconds, np.float64)})
         if chief:
           plots.training_curves(logbook.rows,
                                 os.path.join(workdir, 'curves.png'),

@@ -139,7 +139,7 @@ def fsdp_shardings(params: PyTree, mesh: Mesh, axis: str = 'fsdp', *,
 
 
 def shardings_of(tree: PyTree, mesh: Mesh) -> PyTree:
-  """The sharding of every leaf on ``mesh``, e.g. for ``jax.jit(out_shardings=)``.
+  """The sharding of every leaf on ``mesh``, e.g. for ``out_shardings``.
 
   With ``AxisType.Auto`` meshes the compiler picks output shardings; pass
   the parameters' and the optimizer state's own shardings as

@@ -212,7 +212,8 @@ def stats_plan(loss_fn: Callable[..., Any], *call_args: Any,
     >>> graphdef, params = nnx.split(model, nnx.Param)
     >>> def loss(params, batch):
     ...   return jnp.mean(nnx.merge(graphdef, params)(batch) ** 2)
-    >>> for path, route in so.stats_plan(loss, params, jnp.ones((4, 3))).items():
+    >>> plan = so.stats_plan(loss, params, jnp.ones((4, 3)))
+    >>> for path, route in plan.items():
     ...   print(path, '->', route)
     ['bias'].value -> dense (Linear call 0, bias)
     ['kernel'].value -> dense (Linear call 0, kernel)
