@@ -111,6 +111,10 @@ SUITES: dict[str, dict[str, Any]] = {
                                    'snr.mode': 'snr', 'snr.alpha': 0.3},
             'grokfast': {'optimizer': 'grokfast'},
             'snr_adam_grokfast': {'optimizer': 'snr_adam_grokfast'},
+            # The rule on top of the best weight decay of the AdamW sweep.
+            'snr_adam_wd3': {'optimizer': 'snr_adam', 'weight_decay': 3.0},
+            'streaming_wd3': {'optimizer': 'streaming_snr_adamw',
+                              'snr.mode': 'snr', 'weight_decay': 3.0},
         },
     },
     # Seconds: for tests and CI.
