@@ -186,6 +186,16 @@ def _median(values):
   return statistics.median(values) if values else None
 
 
+# Earlier milestones than the target: 95% is reached through oscillations
+# (slingshots), so when runs come close these say who got there first.
+MILESTONES = (0.5, 0.9)
+
+
+def first_step_at(rows: list[dict[str, Any]], accuracy: float):
+  return next((r['step'] for r in rows if r['val_accuracy'] >= accuracy),
+              None)
+
+
 def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
   """Aggregates finished runs into results.json, results.md and a plot."""
   rows, curves = {}, {}
@@ -201,6 +211,12 @@ def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
             os.path.join(run_dir(workdir, name, seed), 'metrics.jsonl')))
     if not results:
       continue
+    milestones = {}
+    for accuracy in MILESTONES:
+      steps = [first_step_at(c, accuracy) for c in curves[name]]
+      milestones[f'{accuracy:g}'] = {
+          'steps': steps,
+          'median_steps': (None if None in steps else _median(steps))}
     reached = [r for r in results if r['steps_to_target'] is not None]
     all_reached = len(reached) == len(results)
     rows[name] = {
@@ -215,6 +231,7 @@ def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
         'budget': max(r['final_step'] for r in results),
         'final_val_accuracy': [r['final_val_accuracy'] for r in results],
         'seconds_per_step': _median([r['seconds_per_step'] for r in results]),
+        'milestones': milestones,
     }
   base = rows.get(names[0], {})
   for row in rows.values():
@@ -239,9 +256,11 @@ def markdown_table(rows: dict[str, Any], baseline: str) -> str:
   def fmt(x, spec):
     return '-' if x is None else format(x, spec)
 
+  milestones = ' | '.join(f'median steps to {a:.0%}' for a in MILESTONES)
   lines = [f'| run | reached 95% | steps to 95% (per seed) | median steps | '
-           f'median seconds | speed-up vs {baseline} (steps) | s/step |',
-           '|---|---|---|---|---|---|---|']
+           f'median seconds | speed-up vs {baseline} (steps) | s/step | '
+           f'{milestones} |',
+           '|---|---|---|---|---|---|---|' + '---|' * len(MILESTONES)]
   for name, row in rows.items():
     per_seed = ', '.join('-' if s is None else str(s)
                          for s in row['steps_to_target'])
@@ -253,7 +272,9 @@ def markdown_table(rows: dict[str, Any], baseline: str) -> str:
         f'| {name} | {reached} | {per_seed} | {median_steps} | '
         f'{fmt(row["median_seconds"], ",.0f")} | '
         f'{fmt(row[f"steps_ratio_to_{baseline}"], ".2f")} | '
-        f'{fmt(row["seconds_per_step"], ".3f")} |')
+        f'{fmt(row["seconds_per_step"], ".3f")} | '
+        + ' | '.join(fmt(row['milestones'][f'{a:g}']['median_steps'], ',.0f')
+                     for a in MILESTONES) + ' |')
   return '\n'.join(lines)
 
 

@@ -198,6 +198,9 @@ class CompareTest(absltest.TestCase):
       self.assertEqual(row['seeds'], [0, 1])
       self.assertLen(row['steps_to_target'], 2)
       self.assertEqual(row['budget'], 20)
+      self.assertEqual(set(row['milestones']), {'0.5', '0.9'})
+      for milestone in row['milestones'].values():
+        self.assertLen(milestone['steps'], 2)
     table = open(os.path.join(workdir, 'results.md')).read()
     self.assertIn('| adamw |', table)
     self.assertTrue(os.path.exists(os.path.join(workdir,
@@ -208,6 +211,13 @@ class CompareTest(absltest.TestCase):
     compare.run_suite(workdir, 'tiny', [0, 1])
     self.assertEqual(mtime, os.path.getmtime(os.path.join(
         workdir, 'adamw', 'seed_0', 'result.json')))
+
+  def test_first_step_at(self):
+    rows = [{'step': step, 'val_accuracy': accuracy} for step, accuracy in
+            ((5, 0.2), (10, 0.6), (15, 0.4), (20, 0.95))]
+    self.assertEqual(compare.first_step_at(rows, 0.5), 10)
+    self.assertEqual(compare.first_step_at(rows, 0.95), 20)
+    self.assertIsNone(compare.first_step_at(rows, 0.99))
 
   def test_every_suite_is_a_valid_config(self):
     for suite, spec in compare.SUITES.items():
