@@ -49,22 +49,51 @@ def training_curves(rows: Sequence[Mapping[str, Any]], path: str,
 
 def compare_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
                    path: str, key: str = 'val_accuracy', title: str = '',
-                   target: float | None = None) -> None:
-  """One colour per method, one thin line per seed."""
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+                   target: float | None = None,
+                   max_overlaid: int = 6) -> None:
+  """One colour per method, one thin line per seed.
+
+  Up to ``max_overlaid`` methods share one axis; more get one small panel
+  each, with the first method (the baseline) in grey behind every panel.
+  """
+  names = list(runs)
   colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-  for k, (name, seeds) in enumerate(runs.items()):
-    colour = colours[k % len(colours)]
-    for j, rows in enumerate(seeds):
-      ax.plot(*_column(rows, key), color=colour, lw=1.2, alpha=0.8,
-              label=name if j == 0 else None)
-  if target is not None:
-    ax.axhline(target, color='grey', lw=0.8, ls=':')
-  ax.set_xscale('log')
-  ax.set_xlabel('step')
-  ax.set_ylabel(key.replace('_', ' '))
-  ax.set_title(title)
-  ax.legend(fontsize=8)
+  if len(names) <= max_overlaid:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    panels = [(ax, names)]
+  else:
+    cols = 4
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows),
+                             sharex=True, sharey=True, squeeze=False)
+    for ax in axes.flat[len(names):]:
+      ax.set_visible(False)
+    panels = list(zip(axes.flat, [[n] for n in names]))
+    for ax, (name,) in panels:
+      if name != names[0]:
+        for rows_ in runs[names[0]]:
+          ax.plot(*_column(rows_, key), color='0.75', lw=1.0)
+      ax.set_title(name, fontsize=9)
+  for ax, panel_names in panels:
+    for name in panel_names:
+      colour = (colours[names.index(name) % len(colours)]
+                if len(panels) == 1 else 'tab:blue')
+      for j, rows_ in enumerate(runs[name]):
+        ax.plot(*_column(rows_, key), color=colour, lw=1.2, alpha=0.8,
+                label=name if j == 0 else None)
+    if target is not None:
+      ax.axhline(target, color='grey', lw=0.8, ls=':')
+    ax.set_xscale('log')
+  if len(panels) == 1:
+    ax = panels[0][0]
+    ax.set_xlabel('step')
+    ax.set_ylabel(key.replace('_', ' '))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+  else:
+    fig.suptitle(f'{title} ({names[0]} in grey behind each panel)')
+    fig.supxlabel('step')
+    fig.supylabel(key.replace('_', ' '))
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
