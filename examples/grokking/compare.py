@@ -67,6 +67,8 @@ SUITES: dict[str, dict[str, Any]] = {
             'snr_adam_lr3e-3': {'optimizer': 'snr_adam',
                                 'learning_rate': 3e-3},
             'snr_adam_wd3': {'optimizer': 'snr_adam', 'weight_decay': 3.0},
+            'streaming_wd3': {'optimizer': 'streaming_snr_adamw',
+                              'snr.mode': 'snr', 'weight_decay': 3.0},
             'streaming_hard': {'optimizer': 'streaming_snr_adamw',
                                'snr.mode': 'hard'},
             'streaming_alpha0.3': {'optimizer': 'streaming_snr_adamw',
