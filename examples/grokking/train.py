@@ -196,18 +196,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   loss_fn = make_loss(graphdef)
   mesh = make_mesh(config)
   put_batch = lambda batch: batch
-  out_shardings = None
   if mesh is not None:
     # Batch over 'data'; parameters, and so the optimizer state made from
     # them, over 'fsdp' (replicated when that axis has one device).
     params = jax.device_put(params, so.sharding.fsdp_shardings(
         params, mesh, 'fsdp'))
     put_batch = lambda batch: so.sharding.shard_batch(batch, mesh, 'data')
-    out_shardings = (so.sharding.shardings_of(params, mesh),
-                     so.sharding.shardings_of(optimizer.init(params), mesh))
+  opt_state = optimizer.init(params)
+  out_shardings = None if mesh is None else (
+      so.sharding.shardings_of(params, mesh),
+      so.sharding.shardings_of(opt_state, mesh))
   train_step = make_train_step(config, loss_fn, optimizer, out_shardings)
   evaluate = jax.jit(loss_fn)
-  state = {'params': params, 'opt_state': optimizer.init(params),
+  state = {'params': params, 'opt_state': opt_state,
            'step': np.asarray(0, np.int64),
            'train_seconds': np.asarray(0.0, np.float64)}
 
