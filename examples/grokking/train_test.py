@@ -184,7 +184,7 @@ class TrainTest(parameterized.TestCase):
     self.assertNotIn('Traceback', out.stderr)
 
 
-class CompareTest(absltest.TestCase):
+class CompareTest(parameterized.TestCase):
 
   def test_tiny_suite_writes_results(self):
     workdir = self.create_tempdir().full_path
@@ -211,6 +211,18 @@ class CompareTest(absltest.TestCase):
     compare.run_suite(workdir, 'tiny', [0, 1])
     self.assertEqual(mtime, os.path.getmtime(os.path.join(
         workdir, 'adamw', 'seed_0', 'result.json')))
+
+  @parameterized.parameters(
+      ([100, 200, 300], 200),
+      ([300, None, 100], 300),     # the run that never got there is slowest
+      ([100, None], None),         # half the seeds: median is past the budget
+      ([None, 100, None], None),
+      ([None], None),
+      ([], None),
+      ([100, 200, 300, None], 250),
+  )
+  def test_censored_median(self, values, expected):
+    self.assertEqual(compare.censored_median(values), expected)
 
   def test_first_step_at(self):
     rows = [{'step': step, 'val_accuracy': accuracy} for step, accuracy in
