@@ -132,11 +132,6 @@ SUITES: dict[str, dict[str, Any]] = {
             'snr_adam_wd3': {'optimizer': 'snr_adam', 'weight_decay': 3.0},
             'streaming_wd3': {'optimizer': 'streaming_snr_adamw',
                               'snr.mode': 'snr', 'weight_decay': 3.0},
-            # A weak weight decay may be what made the paper's AdamW need
-            # ~30k steps; these test the rule against AdamW at that setting.
-            'streaming_wd0.3': {'optimizer': 'streaming_snr_adamw',
-                                'snr.mode': 'snr', 'weight_decay': 0.3},
-            'snr_adam_wd0.3': {'optimizer': 'snr_adam', 'weight_decay': 0.3},
         },
     },
     # Seconds: for tests and CI.
