@@ -4,7 +4,8 @@
 
 The user writes the loss they already have, ``loss_fn(params, batch, *args)``,
 the mean over a batch whose leaves share a leading batch axis. Per-example
-gradients are gradients of that same function on one-example batches.
+gradients are gradients of that same function on one-example batches, with
+example i's own PRNG keys ``fold_in(key, i)`` (see ``exact``).
 """
 
 from __future__ import annotations
@@ -13,66 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
+from snr_optax._src import exact
 from snr_optax._src import stats as stats_lib
 from snr_optax._src import validation
+from snr_optax._src.fast import engine
 
 PyTree = Any
 GradStats = stats_lib.GradStats
 
 METHODS = ('auto', 'fast', 'vmap', 'microbatch')
-
-
-def normalize_argnums(argnums: int | Sequence[int]) -> tuple[int, ...]:
-  """``argnums`` as a tuple, rejecting the batch (argument 1)."""
-  nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-  if not nums or not all(isinstance(n, int) and n >= 0 for n in nums):
-    raise ValueError('argnums must be a non-negative int or a tuple of them, '
-                     f'got {argnums!r}.')
-  if 1 in nums:
-    raise ValueError('argnums must not include 1: argument 1 is the batch, '
-                     'which per-example gradients are taken over.')
-  return nums
-
-
-def check_microbatch_size(microbatch_size: int | None) -> None:
-  if microbatch_size is not None and (
-      not isinstance(microbatch_size, int) or microbatch_size < 1):
-    raise ValueError('microbatch_size must be a positive int or None, got '
-                     f'{microbatch_size!r}.')
-
-
-def check_call(batch, argnums, args) -> int:
-  """Validates a call ``f(params, batch, *args)``; returns the batch size."""
-  if max(argnums) > 1 + len(args):
-    raise ValueError(f'argnums {argnums} refers to argument {max(argnums)}, '
-                     f'but the function got {2 + len(args)} arguments.')
-  return validation.batch_size_of(batch, what='batch')
-
-
-def example_grad_fn(loss_fn, argnums: tuple[int, ...], has_aux: bool):
-  """``g(example, params, *args)``: the gradient on a one-example batch.
-
-  Returns ``(grads, aux)`` with ``has_aux``; ``grads`` is a tuple for a
-  tuple ``argnums`` of length > 1.
-  """
-  def on_example(example, *fn_args):
-    one = jax.tree.map(lambda x: x[None], example)
-    return loss_fn(fn_args[0], one, *fn_args[1:])
-
-  # The example moves to position 0, so params (0) becomes 1 and every
-  # extra argument n >= 2 keeps its index.
-  grad = jax.grad(on_example, argnums=tuple(1 if n == 0 else n
-                                            for n in argnums),
-                  has_aux=has_aux)
-
-  def fn(example, *fn_args):
-    out = grad(example, *fn_args)
-    grads, aux = out if has_aux else (out, None)
-    grads = grads[0] if len(argnums) == 1 else grads
-    return (grads, aux) if has_aux else grads
-
-  return fn
 
 
 def per_example_grads(
@@ -86,7 +38,9 @@ def per_example_grads(
 
   ``loss_fn(params, batch, *args)`` is evaluated on one-example batches (each
   batch leaf sliced to a leading axis of size 1) and differentiated with
-  ``jax.grad``, vectorised with ``jax.vmap``. With ``microbatch_size`` the
+  ``jax.grad``, vectorised with ``jax.vmap``. PRNG keys among ``args`` (typed
+  keys, or raw ``uint32[2]`` keys the loss uses as keys) are per example:
+  example i gets ``jax.random.fold_in(key, i)``. With ``microbatch_size`` the
   batch is processed ``microbatch_size`` examples at a time with
   ``jax.lax.map``, bounding the memory of the intermediate values.
 
@@ -101,6 +55,11 @@ def per_example_grads(
     shape ``[b, *param.shape]`` (a tuple of trees for a tuple ``argnums``),
     and with ``has_aux`` a pair ``(grads, aux)`` with per-example ``aux``.
 
+  Raises:
+    ValueError: for a loss that is not the mean of per-example losses (a sum
+      over the batch, a weighted mean), or that draws randomness for the
+      whole batch from a key that is not an argument.
+
   Examples:
     >>> import jax.numpy as jnp
     >>> import snr_optax as so
@@ -109,34 +68,25 @@ def per_example_grads(
     >>> print(so.per_example_grads(loss)(jnp.array(1.0), batch))   # 2 x^2 w
     [2. 8.]
   """
-  nums = normalize_argnums(argnums)
-  check_microbatch_size(microbatch_size)
-  example_grad = example_grad_fn(loss_fn, nums, has_aux)
+  nums = exact.normalize_argnums(argnums)
+  exact.check_microbatch_size(microbatch_size)
 
   def fn(params, batch, *args):
-    check_call(batch, nums, args)
-    one = lambda ex: example_grad(ex, params, *args)
+    call_args = (params, batch) + args
+    b = exact.check_call(batch, nums, args)
+    traced, _ = engine.check_loss(loss_fn, call_args, nums, has_aux, b,
+                                  fast=False)
+    value_and_grad = exact.example_value_and_grad(loss_fn, nums, has_aux,
+                                                  traced.key_mask)
+
+    def one(pair):
+      (_, aux), grads = value_and_grad(pair[0], pair[1], params, *args)
+      return (grads, aux) if has_aux else grads
+
+    pairs = (batch, jnp.arange(b, dtype=jnp.int32))
     if microbatch_size is None:
-      return jax.vmap(one)(batch)
-    return jax.lax.map(one, batch, batch_size=microbatch_size)
-
-  return fn
-
-
-def exact_stats_fn(loss_fn, argnums: tuple[int, ...], has_aux: bool,
-                   microbatch_size: int | None):
-  """``f(params, batch, *args) -> GradStats`` from per-example gradients."""
-  example_grad = example_grad_fn(loss_fn, argnums, has_aux)
-
-  def fn(params, batch, *args):
-    def stats_of_chunk(chunk):
-      grads = jax.vmap(lambda ex: example_grad(ex, params, *args))(chunk)
-      return stats_lib.stats_of_chunk(grads[0] if has_aux else grads)
-
-    b = jax.tree.leaves(batch)[0].shape[0]
-    if microbatch_size is None or microbatch_size >= b:
-      return stats_of_chunk(batch)
-    return stats_lib.chunked_stats(stats_of_chunk, batch, microbatch_size)
+      return jax.vmap(one)(pairs)
+    return jax.lax.map(one, pairs, batch_size=microbatch_size)
 
   return fn
 
@@ -163,10 +113,16 @@ def value_and_grad_stats(
     fall back to per-example gradients.
   * ``"auto"``: the best available of the above.
 
-  The returned loss (and ``aux``) is that of the ordinary call
-  ``loss_fn(params, batch, *args)`` on the whole batch, whatever the method.
-  The statistics are those of :func:`per_example_grads`; their ``mean``
-  equals ``jax.grad(loss_fn)`` when the loss is a batch mean.
+  Every method computes the same statistics, those of
+  :func:`per_example_grads`, exactly (to float rounding) or raises: the loss
+  must be the mean over the batch of per-example losses (checked from its
+  traced program: a sum over the batch or a weighted mean is refused), and
+  ``"fast"``/``"auto"`` also refuse a batch call that mixes examples. Then
+  ``mean`` equals ``jax.grad(loss_fn)``. The returned loss (and ``aux``) is
+  that of the ordinary call ``loss_fn(params, batch, *args)``, except where
+  the loss takes PRNG keys: each example then has its own key
+  (``fold_in(key, i)``), the loss returned is the mean of the per-example
+  losses and ``aux`` is per example (leading axis b).
 
   Args:
     loss_fn: the batch-mean loss, ``loss_fn(params, batch, *args)``.
@@ -180,6 +136,12 @@ def value_and_grad_stats(
     ``((loss, aux), GradStats)`` with ``has_aux``. For a tuple ``argnums``
     the statistics' ``mean`` and ``sum_sq_dev`` are tuples of trees.
 
+  Raises:
+    ValueError: for an unknown ``method``, a batch with b < 2, a loss that is
+      not a mean of per-example losses, batch-wide randomness from a key that
+      is not an argument, or (``"fast"``, ``"auto"``) a batch call that mixes
+      examples; the message names what is wrong.
+
   Examples:
     >>> import jax.numpy as jnp
     >>> import snr_optax as so
@@ -191,20 +153,28 @@ def value_and_grad_stats(
     4.6667 9.3333 21.7778
   """
   validation.check_choice('method', method, METHODS)
-  nums = normalize_argnums(argnums)
-  check_microbatch_size(microbatch_size)
+  nums = exact.normalize_argnums(argnums)
+  exact.check_microbatch_size(microbatch_size)
   if method == 'microbatch' and microbatch_size is None:
     raise ValueError('method="microbatch" needs microbatch_size.')
   if method in ('auto', 'fast'):
-    from snr_optax._src.fast import engine  # pylint: disable=g-import-not-at-top
     return engine.fast_value_and_grad_stats(
         loss_fn, argnums=nums, has_aux=has_aux,
         microbatch_size=microbatch_size)
   exact_microbatch = microbatch_size if method != 'vmap' else None
-  stats_fn = exact_stats_fn(loss_fn, nums, has_aux, exact_microbatch)
 
   def fn(params, batch, *args):
-    check_call(batch, nums, args)
-    return loss_fn(params, batch, *args), stats_fn(params, batch, *args)
+    call_args = (params, batch) + args
+    b = exact.check_call(batch, nums, args)
+    traced, _ = engine.check_loss(loss_fn, call_args, nums, has_aux, b,
+                                  fast=False)
+    stats = exact.exact_stats_fn(loss_fn, nums, has_aux, exact_microbatch,
+                                 traced.key_mask)(params, batch, *args)
+    if any(traced.key_mask):
+      value = exact.per_example_values(loss_fn, has_aux, traced.key_mask,
+                                       exact_microbatch)(params, batch, *args)
+    else:
+      value = loss_fn(params, batch, *args)
+    return value, stats
 
   return fn

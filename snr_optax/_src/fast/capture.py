@@ -4,23 +4,23 @@
 
 The only module that knows Flax. While the user's loss runs, the calls of
 recognised layers (Linen's via ``nn.intercept_methods``, NNX's by swapping the
-layer classes' ``__call__`` for the duration of the trace) are numbered in
-call order and handled by the active session:
-
-* ``Discover``: records each call (which parameter leaves it reads, its
-  input and output shapes, a pure forward function of its parameters) and
-  runs the layer as a named ``jax.jit`` call, so that the traced program shows
-  exactly which operations read each parameter leaf.
-* ``Tap``: runs the layer unchanged, adds a zero "probe" to its output (whose
-  gradient is then the per-example output gradient) and keeps its input.
+layer classes' ``__call__`` for the duration of the trace) are recorded by
+the active ``Discover`` session: each becomes a ``jax.jit`` call of a pure
+function of the layer's parameters and input, under a name unique to that
+call (``snr_optax_tap_<n>``), with a registry entry (the layer's class, its
+parameter names, that function). Nothing else is decided here: which axis
+holds the examples, which leaves only this call reads, and what the layer
+computes are all read from the traced program by the engine.
 
 Only exact types are recognised: a subclass may compute something else.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,15 +54,18 @@ def _layer_kinds() -> dict[type, str]:
 
 @dataclasses.dataclass
 class LayerCall:
-  """One call of a recognised layer, as seen while discovering."""
-  index: int
+  """One call of a recognised layer, as seen while tracing.
+
+  Registered under ``name``, the name of the ``jit`` call it becomes in the
+  traced program; the engine finds it there (``tap_name``), so the plan and
+  the probes refer to the same equation whatever Python did (jit caches,
+  ``nnx.jit``, re-traces).
+  """
+  name: str
   kind: str
   layer: str                      # e.g. 'Dense' or 'Linear', for reports
-  param_names: tuple[str, ...]
-  leaf_index: tuple[int | None, ...]  # differentiated leaf read, per name
-  x_shape: tuple[int, ...] = ()
-  y_shape: tuple[int, ...] = ()
-  y_dtype: Any = None
+  param_names: tuple[str, ...]    # in the order of the call's operands
+  x_shape: tuple[int, ...] = ()   # the input as the layer saw it
   layer_fn: Callable[[dict[str, jax.Array], jax.Array], jax.Array] | None = (
       None)
   contracted: int = 1             # DENSE: trailing input axes the kernel eats
@@ -83,6 +86,24 @@ _PATCH_DEPTH = [0]   # nested sessions patch the NNX classes once
 
 _LOCAL = _Local()
 _PATCH_LOCK = threading.RLock()
+_NAMES = itertools.count()
+# Every layer call ever wrapped, by name. A jit-cached helper may hold a call
+# wrapped in an earlier trace; a name no longer here is simply not a tap.
+_REGISTRY: collections.OrderedDict[str, LayerCall] = (
+    collections.OrderedDict())
+_REGISTRY_SIZE = 1 << 16
+
+
+def lookup(name: str) -> LayerCall | None:
+  return _REGISTRY.get(name)
+
+
+def tap_name(eqn) -> str | None:
+  """The registered layer call an equation is, or None."""
+  name = str(eqn.params.get('name', ''))
+  if name.startswith(TAP_PREFIX) and name in _REGISTRY:
+    return name
+  return None
 
 
 @contextlib.contextmanager
@@ -95,44 +116,20 @@ def _inside_layer_fn():
     _LOCAL.in_layer_fn = previous
 
 
-class _Session:
-  """Numbers the calls of recognised layers during one trace."""
+class Discover:
+  """Wraps every tappable recognised call as a named ``jit`` call."""
 
-  def __init__(self, batch_size: int):
-    self.batch_size = batch_size
-    self.count = 0
-
-  def handle(self, kind, module, framework, args, kwargs, call_original):
-    index = self.count
-    self.count += 1
-    return self.on_call(index, kind, module, framework, args, kwargs,
-                        call_original)
-
-  def on_call(self, index, kind, module, framework, args, kwargs,
-              call_original):
-    raise NotImplementedError
-
-
-class Discover(_Session):
-  """Records every recognised call and names the ones that can be tapped."""
-
-  def __init__(self, batch_size: int, leaves: Sequence[Any]):
-    super().__init__(batch_size)
-    self._leaf_ids = {id(leaf): i for i, leaf in enumerate(leaves)}
+  def __init__(self):
     self.calls: list[LayerCall] = []
 
-  def on_call(self, index, kind, module, framework, args, kwargs,
-              call_original):
+  def handle(self, kind, module, framework, args, kwargs, call_original):
     params, make_layer_fn = (_linen_params if framework == 'linen'
                              else _nnx_params)(module)
-    names = tuple(params)
-    call = LayerCall(
-        index=index, kind=kind, layer=type(module).__name__,
-        param_names=names,
-        leaf_index=tuple(self._leaf_ids.get(id(params[n])) for n in names))
+    name = f'{TAP_PREFIX}{next(_NAMES)}'
+    call = LayerCall(name=name, kind=kind, layer=type(module).__name__,
+                     param_names=tuple(sorted(params)))
     self.calls.append(call)
-    x = args[0] if args else None
-    call.reason = self._untappable_reason(call, args, kwargs, x)
+    x, call.reason = _single_input(call, args, kwargs)
     if call.reason:
       return call_original()
     if kind == DENSE:
@@ -143,51 +140,26 @@ class Discover(_Session):
         call.contracted = contracted
     call.x_shape = tuple(x.shape)
     call.layer_fn = make_layer_fn()
-    tap = jax.jit(_named(call.layer_fn, f'{TAP_PREFIX}{index}'))
-    y = tap({n: params[n] for n in names}, x)
-    if not isinstance(y, jax.Array) or not y.shape or (
-        y.shape[0] != self.batch_size):
-      call.reason = 'its output has no leading batch axis'
-      return call_original()
-    call.y_shape, call.y_dtype = tuple(y.shape), y.dtype
-    return y
-
-  def _untappable_reason(self, call, args, kwargs, x) -> str:
-    if not call.param_names:
-      return 'it has no parameters'
-    if any(i is None for i in call.leaf_index):
-      return ('its parameters are not the differentiated leaves themselves '
-              '(transformed, e.g. cast, before the layer reads them)')
-    if len(args) != 1 or any(v is not None for v in kwargs.values()):
-      return 'it is called with more than one input'
-    if not isinstance(x, jax.Array) or x.ndim < 1 or (
-        x.shape[0] != self.batch_size):
-      return (f'its input {getattr(x, "shape", type(x))} has no leading '
-              f'batch axis of size {self.batch_size}')
-    return ''
+    _REGISTRY[name] = call
+    while len(_REGISTRY) > _REGISTRY_SIZE:
+      _REGISTRY.popitem(last=False)
+    return jax.jit(_named(call.layer_fn, name))(params, x)
 
 
-class Tap(_Session):
-  """Adds the zero probes to tapped layers' outputs and keeps their inputs."""
-
-  def __init__(self, batch_size: int, probes: dict[int, jax.Array]):
-    super().__init__(batch_size)
-    self._probes = probes
-    self.inputs: dict[int, jax.Array] = {}
-
-  def on_call(self, index, kind, module, framework, args, kwargs,
-              call_original):
-    y = call_original()
-    if index in self._probes:
-      probe = self._probes[index]
-      if y.shape != probe.shape:
-        raise RuntimeError(
-            f'Layer call {index} ({type(module).__name__}) returned shape '
-            f'{y.shape} but {probe.shape} when first traced; the loss must '
-            'trace the same way every time.')
-      self.inputs[index] = args[0]
-      y = y + probe.astype(y.dtype)
-    return y
+def _single_input(call, args, kwargs):
+  """The layer's one array input, or why there is not exactly one."""
+  if not call.param_names:
+    return None, 'it has no parameters'
+  given = [a for a in args] + [v for v in kwargs.values() if v is not None]
+  if len(given) != 1:
+    extra = [k for k, v in kwargs.items() if v is not None]
+    return None, (f'it is called with {len(given)} inputs'
+                  + (f' (keywords {", ".join(extra)})' if extra else '')
+                  + ', not one')
+  x = given[0]
+  if not isinstance(x, jax.Array) or x.ndim < 1:
+    return None, f'its input is not an array with an axis ({type(x)})'
+  return x, ''
 
 
 def _contracted_trailing_axes(module, ndim: int) -> int | None:
@@ -299,7 +271,7 @@ def _patched_call(cls):
 
 
 @contextlib.contextmanager
-def active(session: _Session):
+def active(session: Discover):
   """Runs the enclosed trace with ``session`` seeing recognised layers."""
   from flax import linen as nn  # pylint: disable=g-import-not-at-top
   from flax import nnx  # pylint: disable=g-import-not-at-top
@@ -323,8 +295,3 @@ def active(session: _Session):
         for cls in nnx_classes:
           cls.__call__ = _ORIGINAL_CALLS[cls]
       _LOCAL.session = previous
-
-
-def zeros_probe(call: LayerCall) -> jax.Array:
-  return jnp.zeros(call.y_shape, call.y_dtype)
-

@@ -2,18 +2,33 @@
 # SPDX-License-Identifier: Apache-2.0
 """The fast exact statistics: which leaf takes which path, and running it.
 
-At trace time the loss is traced once to *discover* the calls of recognised
-layers (``capture``) and the program is read to find, for every
-differentiated leaf, every operation that reads it. A leaf read only by one
-recognised layer call is *tapped*: its statistics come from that call's
-input and per-example output gradient by an exact identity (``rules``). A
-leaf no operation reads is *unused* (zero statistics). Every other leaf (read
-by unrecognised code, shared by two layers, used inside a ``scan``) *falls
-back* to exact per-example gradients for that leaf alone.
+Exact or refused. The loss is traced once with the recognised Flax layers
+wrapped as named ``jit`` calls (``capture``); everything the shortcuts rely
+on is then read from that traced program (``program``):
 
-Then one ``jax.value_and_grad`` pass over the loss with zero probes added to
-the tapped layers' outputs yields the loss, the batch gradient and every
-per-example output gradient at once.
+* where the examples are: the example axis of every layer input and output
+  is followed through the program by data flow, never matched by size;
+* that the loss is a mean of per-example losses: its batch reductions are
+  compared with those of the same loss traced on a one-example batch, and
+  anything else (a sum, a weighted mean, a batch statistic used per
+  example) raises a ``ValueError``;
+* which operations read each differentiated leaf, through nested ``jit``
+  calls: a leaf read only by one layer call, whose input and output carry
+  the example axis, is *tapped*; one no operation reads is *unused*; every
+  other leaf *falls back* to exact per-example gradients of that leaf alone;
+* what the layer computes: the dense rules only for a call whose own
+  program is exactly x . K (+ b), the embedding rule only for a pure
+  lookup, whose rows are found by running the layer's own lookup;
+  otherwise per-example VJPs of the layer itself.
+
+Then the *same* program is run once under ``jax.value_and_grad`` with zero
+probes added to the tapped calls' outputs, which yields the loss, the batch
+gradient and every per-example output gradient at once.
+
+Where the loss takes PRNG keys, the program run is the mean over the
+examples (a ``vmap``) of the loss on one example with its own key,
+``fold_in(key, i)``: the definition of per-example randomness shared by
+every method (see ``exact``).
 """
 
 from __future__ import annotations
@@ -25,12 +40,13 @@ from typing import Any
 
 from absl import logging
 import jax
-import jax.extend as jex
 import jax.numpy as jnp
+import numpy as np
 
-from snr_optax._src import per_example
+from snr_optax._src import exact
 from snr_optax._src import stats as stats_lib
 from snr_optax._src.fast import capture
+from snr_optax._src.fast import program
 from snr_optax._src.fast import rules
 
 PyTree = Any
@@ -50,31 +66,50 @@ class LeafPlan:
   """How one differentiated leaf gets its statistics."""
   path: str
   route: str                 # TAPPED, UNUSED or FALLBACK
-  rule: str = ''             # for TAPPED: dense, embed or materialize
+  rule: str = ''             # for TAPPED: dense..., embed or materialize
   layer: str = ''            # the recognised layer it belongs to
-  call: int = -1             # index of that layer call
-  name: str = ''             # the parameter's name in the layer
+  site: tuple[int, ...] = ()  # the layer call's path in the program
+  position: int = -1         # the leaf's operand position in that call
+  role: str = ''             # kernel, bias, table or a parameter name
   reason: str = ''           # for FALLBACK: why
 
   def describe(self) -> str:
     if self.route == TAPPED:
-      return f'{self.rule} ({self.layer} call {self.call}, {self.name})'
+      return f'{self.rule} ({self.layer} call at {_site(self.site)}, ' \
+             f'{self.role})'
     if self.route == UNUSED:
       return 'unused (zero gradient)'
     return f'per-example fallback: {self.reason}'
 
 
+def _site(path) -> str:
+  return 'eqn ' + '/'.join(str(k) for k in path)
+
+
+@dataclasses.dataclass
+class Site:
+  """A tapped layer call: where it is and how its statistics are formed."""
+  path: tuple[int, ...]
+  call: capture.LayerCall
+  eqn: Any
+  x_axis: int
+  y_axis: int
+  rule: str                         # dense, embed, materialize
+  dense: program.DenseMatch | None = None
+
+
 @dataclasses.dataclass
 class Plan:
   leaves: list[LeafPlan]
-  calls: dict[int, capture.LayerCall]   # the tapped calls, by index
+  sites: dict[tuple[int, ...], Site]
+  traced: 'Traced'
 
   def describe(self) -> dict[str, str]:
     return {leaf.path: leaf.describe() for leaf in self.leaves}
 
   def summary(self) -> str:
     routes = [leaf.route for leaf in self.leaves]
-    return (f'{routes.count(TAPPED)} leaves tapped ({len(self.calls)} layer '
+    return (f'{routes.count(TAPPED)} leaves tapped ({len(self.sites)} layer '
             f'calls), {routes.count(UNUSED)} unused, '
             f'{routes.count(FALLBACK)} per-example fallback')
 
@@ -100,68 +135,193 @@ def _leaf_paths(diff, argnums) -> list[str]:
   return [p or '<root>' for p in paths]
 
 
-def _reads_of_leaves(jaxpr, n_leaves: int) -> list[list[Any]]:
-  """For each of the first ``n_leaves`` inputs, the equations reading it."""
-  index = {v: i for i, v in enumerate(jaxpr.invars[:n_leaves])}
-  reads = [[] for _ in range(n_leaves)]
-  for eqn in jaxpr.eqns:
-    for v in eqn.invars:
-      if not isinstance(v, jex.core.Literal) and v in index:
-        reads[index[v]].append(eqn)
-  for v in jaxpr.outvars:
-    if not isinstance(v, jex.core.Literal) and v in index:
-      reads[index[v]].append(None)   # returned as is: not a layer's read
-  return reads
+# --------------------------------------------------------------------------
+# Tracing.
 
 
-def _tap_index(eqn) -> int | None:
-  name = '' if eqn is None else str(eqn.params.get('name', ''))
-  if name.startswith(capture.TAP_PREFIX):
-    return int(name[len(capture.TAP_PREFIX):])
-  return None
+@dataclasses.dataclass
+class Traced:
+  """The program the statistics are read from and run."""
+  closed: Any                    # ClosedJaxpr
+  n_leaves: int                  # its first inputs: the differentiated leaves
+  leaf_treedef: Any
+  rest_treedef: Any
+  out_treedef: Any               # of (loss, aux)
+  batch_size: int
+  key_mask: tuple[bool, ...]     # over the leaves of the extra arguments
+  per_example_keys: bool         # the program is the vmap over examples
+  analysis: program.Analysis
 
 
-def build_plan(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
-               has_aux: bool, batch_size: int) -> Plan:
-  """Traces the loss once and decides each differentiated leaf's route."""
+def _extra_key_mask(call_args, argnums, raw_keys: set[int]) -> tuple[bool, ...]:
+  """Key leaves among the extra arguments (positions 2...)."""
+  mask = []
+  offset = 0
+  for n, arg in enumerate(call_args[2:], start=2):
+    for x in jax.tree.leaves(arg):
+      mask.append(n not in argnums and (exact.is_typed_key(x) or
+                                        (n, offset) in raw_keys))
+      offset += 1
+  return tuple(mask)
+
+
+def _rest_leaf_owner(call_args, argnums):
+  """For each leaf of ``rest``: (argument index, index among the extras)."""
+  owners, extra = [], 0
+  for n, arg in enumerate(call_args):
+    for _ in jax.tree.leaves(arg):
+      if n not in argnums:
+        owners.append((n, extra if n >= 2 else None))
+      if n >= 2:
+        extra += 1
+  return owners
+
+
+def _trace(fn, *args):
+  closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
+  return closed, jax.tree.structure(out_shape)
+
+
+def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
+               has_aux: bool, batch_size: int) -> tuple[Traced, str, str]:
+  """Traces the loss; returns it and why it is refused ('' if it is not).
+
+  The second string is a definite reason to refuse any method (not a mean,
+  randomness from a key that is not an argument); the third is the
+  fast path's own (examples mixed).
+  """
   diff, rest = _split_args(call_args, argnums)
-  flat, treedef = jax.tree.flatten(diff)
-  sessions = []
+  flat, leaf_treedef = jax.tree.flatten(diff)
+  rest_flat, rest_treedef = jax.tree.flatten(rest)
+  n_args = len(call_args)
 
-  def traced(leaves, rest):
-    args = _join_args(argnums, len(call_args),
-                      jax.tree.unflatten(treedef, leaves), rest)
-    with capture.active(capture.Discover(batch_size, leaves)) as session:
-      sessions.append(session)
-      out = loss_fn(*args)
-    return out[0] if has_aux else out
+  def args_of(leaves, rest_leaves):
+    return _join_args(argnums, n_args, jax.tree.unflatten(leaf_treedef,
+                                                          leaves),
+                      jax.tree.unflatten(rest_treedef, rest_leaves))
 
-  closed = jax.make_jaxpr(traced)(flat, rest)
-  calls = {call.index: call for call in sessions[0].calls}
-  reads = _reads_of_leaves(closed.jaxpr, len(flat))
-  paths = _leaf_paths(diff, argnums)
-  leaves, tapped = [], {}
-  for i, (path, leaf_reads) in enumerate(zip(paths, reads)):
-    taps = [_tap_index(eqn) for eqn in leaf_reads]
-    if not leaf_reads:
-      leaves.append(LeafPlan(path, UNUSED))
-    elif len(taps) == 1 and taps[0] is not None:
-      call = calls[taps[0]]
-      name = call.param_names[call.leaf_index.index(i)]
-      leaves.append(LeafPlan(path, TAPPED, _rule_name(call), call.layer,
-                             call.index, name))
-      tapped[call.index] = call
-    else:
-      leaves.append(LeafPlan(path, FALLBACK,
-                             reason=_fallback_reason(i, calls, leaf_reads,
-                                                    taps)))
-  return Plan(leaves, tapped)
+  def ordinary(leaves, rest_leaves):
+    out = loss_fn(*args_of(leaves, rest_leaves))
+    return out if has_aux else (out, None)
+
+  with capture.active(capture.Discover()):
+    closed, out_treedef = _trace(ordinary, flat, rest_flat)
+  owners = _rest_leaf_owner(call_args, argnums)
+  batch_leaf = [n == 1 for n, _ in owners]
+  n = len(flat)
+  raw = program.raw_key_inputs(closed.jaxpr)
+  raw_keys = {(owners[j - n][0], owners[j - n][1]) for j in raw
+              if j >= n and owners[j - n][1] is not None}
+  key_mask = _extra_key_mask(call_args, argnums, raw_keys)
+  states = ([program.CONST] * n + [program.Batch(0) if is_b else
+                                   program.CONST for is_b in batch_leaf])
+  ordinary_analysis = program.analyse(closed, states, batch_size,
+                                      capture.tap_name)
+
+  # The same loss on a one-example batch: its batch reductions must be those
+  # of the batch call divided by b.
+  one_rest = [jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype) if is_b
+              else x for x, is_b in zip(rest_flat, batch_leaf)]
+  closed_1, _ = _trace(ordinary, flat, one_rest)
+  analysis_1 = program.analyse(closed_1, states, 1, lambda eqn: None)
+  refuse = program.mean_check(ordinary_analysis.outputs[0],
+                              analysis_1.outputs[0], batch_size)
+  if refuse:
+    refuse = f'the loss is not the mean over the batch of per-example ' \
+             f'losses: {refuse}'
+  elif ordinary_analysis.random_aligned and not any(key_mask):
+    refuse = (f'the loss draws {ordinary_analysis.random_aligned[0]}: every '
+              'example would share it. Pass the PRNG key as an argument of '
+              'the loss, loss(params, batch, key); example i then gets '
+              'fold_in(key, i)')
+  loss_state = ordinary_analysis.outputs[0]
+  mixing = loss_state.reason if isinstance(loss_state, program.Mixed) else ''
+
+  if not any(key_mask):
+    return Traced(closed, n, leaf_treedef, rest_treedef, out_treedef,
+                  batch_size, key_mask, False, ordinary_analysis), refuse, \
+        mixing
+
+  def per_example(leaves, rest_leaves, indices):
+    args = args_of(leaves, rest_leaves)
+
+    def one(example, index):
+      extra = exact.fold_in_keys(tuple(args[2:]), key_mask, index)
+      out = loss_fn(args[0], jax.tree.map(lambda x: x[None], example),
+                    *extra)
+      return out if has_aux else (out, None)
+
+    values, aux = jax.vmap(one)(args[1], indices)
+    mean = jnp.mean(values.astype(jnp.promote_types(values.dtype,
+                                                    jnp.float32)))
+    return mean.astype(values.dtype), aux
+
+  indices = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
+  with capture.active(capture.Discover()):
+    closed, out_treedef = _trace(per_example, flat, rest_flat, indices)
+  analysis = program.analyse(closed, states + [program.Batch(0)], batch_size,
+                             capture.tap_name)
+  loss_state = analysis.outputs[0]
+  mixing = loss_state.reason if isinstance(loss_state, program.Mixed) else ''
+  return Traced(closed, n, leaf_treedef, rest_treedef, out_treedef,
+                batch_size, key_mask, True, analysis), refuse, mixing
 
 
-def _rule_name(call: capture.LayerCall) -> str:
-  if call.kind != capture.DENSE:
-    return call.kind
-  positions = math.prod(call.x_shape[1:len(call.x_shape) - call.contracted])
+# --------------------------------------------------------------------------
+# The plan.
+
+
+def _site_of(traced: Traced, tap: program.TapSite) -> tuple[Site | None, str]:
+  """The tap as a Site with its rule, or why it cannot be tapped."""
+  call = capture.lookup(tap.name)
+  n_params = len(call.param_names)
+  x_state = tap.in_states[n_params]
+  y_state = tap.out_states[0] if tap.out_states else None
+  if not isinstance(x_state, program.Batch):
+    return None, (f'{call.layer} call at {_site(tap.path)}: its input does '
+                  'not depend on the examples (e.g. a table read at '
+                  'jnp.arange positions), so its gradient is not a sum of '
+                  'per-example terms the layer can see')
+  if not isinstance(y_state, program.Batch) or len(tap.out_states) != 1:
+    return None, (f'{call.layer} call at {_site(tap.path)}: its output does '
+                  'not keep the examples apart')
+  inner = tap.eqn.params['jaxpr'].jaxpr
+  x_var = tap.eqn.invars[n_params]
+  site = Site(tap.path, call, tap.eqn, x_state.axis, y_state.axis,
+              capture.MATERIALIZE)
+  if call.kind == capture.DENSE:
+    match = program.match_dense(inner, n_params)
+    if match is not None:
+      site.rule, site.dense = capture.DENSE, match
+      return site, ''
+  if call.kind == capture.EMBED:
+    table = tap.eqn.invars[0].aval
+    vocab = table.shape[0] if len(table.shape) == 2 else 0
+    holds = jnp.issubdtype(table.dtype, jnp.floating) and (
+        2 ** (jnp.finfo(table.dtype).nmant + 1) >= vocab + 1)
+    y_shape = program._shape(tap.eqn.outvars[0])  # pylint: disable=protected-access
+    if vocab and holds and y_shape and y_shape[-1] == table.shape[1] and (
+        y_state.axis != len(y_shape) - 1) and program.is_lookup(
+            inner, n_params, vocab + 1):
+      site.rule = capture.EMBED
+      return site, ''
+  x_rank = len(program._shape(x_var))  # pylint: disable=protected-access
+  if x_rank == len(call.x_shape):
+    if tuple(call.x_shape) != program._shape(x_var):  # pylint: disable=protected-access
+      return None, f'{call.layer} call: its input shape changed in tracing'
+  elif x_rank != len(call.x_shape) + 1 or tuple(np.delete(
+      program._shape(x_var), x_state.axis)) != tuple(call.x_shape):  # pylint: disable=protected-access
+    return None, (f'{call.layer} call at {_site(tap.path)}: called under a '
+                  'vmap whose axis is not the examples')
+  return site, ''
+
+
+def _rule_name(site: Site) -> str:
+  if site.rule != capture.DENSE:
+    return site.rule
+  x_shape = program._shape(site.eqn.invars[-1])  # pylint: disable=protected-access
+  positions = math.prod(x_shape) // x_shape[site.x_axis] // math.prod(
+      x_shape[len(x_shape) - site.dense.contracted:])
   if positions == 1:
     return 'dense'
   if positions <= rules.PAIR_MAX_POSITIONS:
@@ -169,21 +329,87 @@ def _rule_name(call: capture.LayerCall) -> str:
   return f'dense-chunked, {positions} positions'
 
 
-def _fallback_reason(i, calls, reads, taps) -> str:
-  untappable = [c for c in calls.values()
-                if i in c.leaf_index and not c.tappable]
-  if untappable:
-    call = untappable[0]
-    return f'{call.layer} call {call.index}: {call.reason}'
-  n_taps = sum(t is not None for t in taps)
-  if n_taps > 1:
+def _role(site: Site, position: int) -> str:
+  if site.rule == capture.DENSE:
+    return 'kernel' if position == site.dense.kernel else 'bias'
+  if site.rule == capture.EMBED:
+    return 'table'
+  return site.call.param_names[position]
+
+
+def _fallback_reason(reads: list[program.Read], bad_sites: dict) -> str:
+  taps = [r for r in reads if r.tap is not None]
+  for r in taps:
+    if r.path in bad_sites:
+      return bad_sites[r.path]
+  if len(taps) > 1:
     return 'read by more than one layer call (shared weights)'
-  if n_taps == 1:
+  if taps:
+    if any(r.position == len(capture.lookup(r.tap).param_names)
+           for r in taps):
+      return 'it is the input of a layer call, not one of its parameters'
     return 'read by its layer and also outside it (e.g. tied weights)'
-  if all(eqn is not None and eqn.primitive.name == 'convert_element_type'
-         for eqn in reads):
+  if reads and all(r.then_tapped for r in reads):
     return 'cast (e.g. to bfloat16) before a layer reads it'
-  return 'read by operations outside any recognised layer'
+  names = sorted({r.primitive for r in reads})
+  return ('read by operations outside any recognised layer ('
+          + ', '.join(names[:4]) + (', ...' if len(names) > 4 else '') + ')')
+
+
+def build_plan(traced: Traced, argnums, diff) -> Plan:
+  """Decides each differentiated leaf's route from the traced program."""
+  paths = _leaf_paths(diff, argnums)
+  loss_state = traced.analysis.outputs[0]
+  if not isinstance(loss_state, (program.Total, program.Const)):
+    why = getattr(loss_state, 'reason', 'the loss has an example axis')
+    leaves = [LeafPlan(p, FALLBACK, reason=f'the example axis could not be '
+                       f'followed through the loss ({why})') for p in paths]
+    return Plan(leaves, {}, traced)
+  reads = program.leaf_reads(traced.closed, traced.n_leaves,
+                             capture.tap_name)
+  sites, bad = {}, {}
+  for path, tap in traced.analysis.taps.items():
+    site, why = _site_of(traced, tap)
+    if site is None:
+      bad[path] = why
+    else:
+      sites[path] = site
+  leaves, used_sites = [], {}
+  for path, leaf_reads in zip(paths, reads):
+    if not leaf_reads:
+      leaves.append(LeafPlan(path, UNUSED))
+      continue
+    read = leaf_reads[0]
+    n_params = (len(capture.lookup(read.tap).param_names)
+                if read.tap is not None else 0)
+    if len(leaf_reads) == 1 and read.path in sites and (
+        read.position < n_params):
+      site = sites[read.path]
+      leaves.append(LeafPlan(path, TAPPED, _rule_name(site), site.call.layer,
+                             site.path, read.position,
+                             _role(site, read.position)))
+      used_sites[site.path] = site
+    else:
+      leaves.append(LeafPlan(path, FALLBACK,
+                             reason=_fallback_reason(leaf_reads, bad)))
+  return Plan(leaves, used_sites, traced)
+
+
+def check_loss(loss_fn, call_args, argnums, has_aux, batch_size, *,
+               fast: bool) -> tuple[Traced, str]:
+  """Traces the loss and raises for what no method can give exactly."""
+  traced, refuse, mixing = trace_loss(loss_fn, call_args, argnums, has_aux,
+                                      batch_size)
+  if refuse:
+    raise ValueError(f'Cannot compute per-example gradient statistics: '
+                     f'{refuse}.')
+  if fast and mixing:
+    raise ValueError(
+        'Cannot compute fast per-example statistics: the batch call mixes '
+        f'examples ({mixing}), so it is not a mean of per-example losses. '
+        'Use a per-example formulation, or method="vmap" to define '
+        'per-example gradients on one-example batches.')
+  return traced, mixing
 
 
 def stats_plan(loss_fn: Callable[..., Any], *call_args: Any,
@@ -192,8 +418,10 @@ def stats_plan(loss_fn: Callable[..., Any], *call_args: Any,
   """Which statistics path each differentiated leaf takes with ``"fast"``.
 
   Traces ``loss_fn(*call_args)`` abstractly (nothing is computed) and reports,
-  per leaf path, ``dense``, ``embed`` or ``materialize`` with the layer it
-  belongs to, ``unused``, or ``per-example fallback`` with the reason.
+  per leaf path, the rule (``dense``, ``dense-pairs``, ``dense-chunked``,
+  ``embed`` or ``materialize``) with the layer call it belongs to (its place
+  in the traced program) and the parameter's role, ``unused``, or
+  ``per-example fallback`` with the reason.
 
   Args:
     loss_fn: the batch-mean loss, ``loss_fn(params, batch, *args)``.
@@ -203,6 +431,10 @@ def stats_plan(loss_fn: Callable[..., Any], *call_args: Any,
 
   Returns:
     A dict from leaf path to a one-line description.
+
+  Raises:
+    ValueError: if the loss is not a mean of per-example losses (see
+      :func:`snr_optax.value_and_grad_stats`).
 
   Examples:
     >>> import jax, jax.numpy as jnp
@@ -214,65 +446,102 @@ def stats_plan(loss_fn: Callable[..., Any], *call_args: Any,
     ...   return jnp.mean(nnx.merge(graphdef, params)(batch) ** 2)
     >>> plan = so.stats_plan(loss, params, jnp.ones((4, 3)))
     >>> for path, route in plan.items():
-    ...   print(path, '->', route)
-    ['bias'].value -> dense (Linear call 0, bias)
-    ['kernel'].value -> dense (Linear call 0, kernel)
+    ...   print(path, '->', route.split(' (')[0], route.split(', ')[-1])
+    ['bias'].value -> dense bias)
+    ['kernel'].value -> dense kernel)
   """
-  nums = per_example.normalize_argnums(argnums)
-  batch_size = per_example.check_call(call_args[1], nums, call_args[2:])
-  return build_plan(loss_fn, call_args, nums, has_aux, batch_size).describe()
+  nums = exact.normalize_argnums(argnums)
+  batch_size = exact.check_call(call_args[1], nums, call_args[2:])
+  traced, _ = check_loss(loss_fn, call_args, nums, has_aux, batch_size,
+                         fast=True)
+  diff, _ = _split_args(call_args, nums)
+  return build_plan(traced, nums, diff).describe()
+
+
+# --------------------------------------------------------------------------
+# Running it.
 
 
 def _chunk_size(theta, batch_size: int, requested: int | None) -> int:
   if requested is not None:
     return requested
-  size = sum(p.size for p in jax.tree.leaves(theta))
+  size = sum(np.size(p) for p in jax.tree.leaves(theta))
   return max(1, min(batch_size, _CHUNK_ELEMENTS // max(size, 1)))
 
 
-def _tapped_stats(plan: Plan, flat, grads, inputs, out_grads, batch_size,
-                  microbatch_size):
-  """Mean and M2 of every tapped leaf, by its layer call's rule."""
-  mean, m2 = {}, {}
-  by_call: dict[int, list[tuple[int, LeafPlan]]] = {}
-  for i, leaf in enumerate(plan.leaves):
-    if leaf.route == TAPPED:
-      by_call.setdefault(leaf.call, []).append((i, leaf))
-  for index, members in by_call.items():
-    call = plan.calls[index]
-    x = inputs[index]
-    d = out_grads[index] * batch_size   # gradients of per-example losses
-    if call.kind == capture.MATERIALIZE:
-      theta = {n: flat[call.leaf_index[k]]
-               for k, n in enumerate(call.param_names)}
-      stats = rules.materialized_stats(
-          call.layer_fn, theta, x, d,
-          _chunk_size(theta, batch_size, microbatch_size))
-      for i, leaf in members:
-        mean[i] = stats.mean[leaf.name]
-        m2[i] = stats.sum_sq_dev[leaf.name]
-      continue
-    for i, leaf in members:
-      g = grads[i].astype(stats_lib.accumulation_dtype(grads[i].dtype))
-      mean[i] = g
-      if call.kind == capture.EMBED:
-        m2[i] = rules.embed_sum_sq_dev(x, d, g)
-        continue
-      # A dense layer: flatten to [b, positions, features] on both sides.
-      n_in = math.prod(x.shape[x.ndim - call.contracted:])
-      n_out = g.size // n_in if leaf.name != 'bias' else g.size
-      x3 = x.reshape(batch_size, -1, n_in)
-      d3 = d.reshape(batch_size, x3.shape[1], n_out)
-      if leaf.name == 'bias':
-        per_example = jnp.sum(d3.astype(jnp.float32), axis=1)
-        m2[i] = stats_lib.stats_of_chunk(per_example).sum_sq_dev.reshape(
-            g.shape)
-      else:
-        m2[i] = rules.dense_kernel_sum_sq_dev(
-            x3, d3, g.reshape(n_in, n_out),
-            chunk=_chunk_size(g, batch_size, microbatch_size)).reshape(
-                g.shape)
-  return mean, m2
+def _dense_stats(site, members, flat, grads, x, d, b, microbatch_size):
+  """Kernel: the dense identities; bias: two-pass over per-example sums."""
+  out = {}
+  c = site.dense.contracted
+  n_in = math.prod(x.shape[x.ndim - c:])
+  xs = jnp.moveaxis(x, site.x_axis, 0)
+  x3 = xs.reshape(b, -1, n_in)
+  ds = jnp.moveaxis(d, site.y_axis, 0)
+  for i, leaf in members:
+    shape = np.shape(flat[i])
+    if leaf.position == site.dense.kernel:
+      n_out = math.prod(shape) // n_in
+      d3 = ds.reshape(b, x3.shape[1], n_out)
+      g = grads[i]
+      mean = (g.reshape(n_in, n_out) if g.dtype == rules.compute_dtype(x3, d3)
+              else None)
+      mean, m2 = rules.dense_kernel_stats(
+          x3, d3, mean, chunk=_chunk_size(flat[i], b, microbatch_size))
+      out[i] = (mean.reshape(shape), m2.reshape(shape))
+    else:
+      n_out = math.prod(shape)
+      d3 = ds.reshape(b, -1, n_out)
+      per_example = jnp.sum(d3.astype(rules.compute_dtype(d3)), axis=1)
+      st = stats_lib.stats_of_chunk(per_example)
+      out[i] = (st.mean.reshape(shape), st.sum_sq_dev.reshape(shape))
+  return out
+
+
+def _embed_stats(site, members, flat, invals, d, b):
+  """Rows found by running the layer's own lookup on a table of row numbers."""
+  (i, _), = members
+  table = invals[0]
+  vocab, dim = table.shape
+  numbers = jnp.broadcast_to(
+      jnp.arange(1, vocab + 1, dtype=table.dtype)[:, None], table.shape)
+  (looked_up,) = program.bind_call(site.eqn, [numbers, invals[1]])
+  looked_up = jnp.moveaxis(looked_up[..., 0], site.y_axis, 0).reshape(b, -1)
+  row = jnp.round(looked_up.astype(jnp.float32))
+  valid = jnp.isfinite(looked_up) & (row == looked_up) & (row >= 1) & (
+      row <= vocab)
+  rows = jnp.where(valid, row - 1, -1).astype(jnp.int32)
+  ds = jnp.moveaxis(d, site.y_axis, 0).reshape(b, -1, dim)
+  dtype = rules.compute_dtype(ds)
+  ds = ds.astype(dtype)
+  mean = jax.ops.segment_sum(
+      jnp.where((rows >= 0)[..., None], ds, 0).reshape(-1, dim),
+      jnp.maximum(rows, 0).reshape(-1), num_segments=vocab) / b
+  m2 = rules.embed_sum_sq_dev(rows, ds, mean)
+  return {i: (mean, m2)}
+
+
+def _materialized_stats(site, members, invals, x, d, b, microbatch_size):
+  """Per-example VJPs of the layer itself, chunk by chunk."""
+  call = site.call
+  theta = dict(zip(call.param_names, invals[:len(call.param_names)]))
+  keep = x.ndim == len(call.x_shape)
+  layer_fn = call.layer_fn
+
+  def one(th, xi):
+    if not keep:
+      return layer_fn(th, xi)
+    y = layer_fn(th, jnp.expand_dims(xi, site.x_axis))
+    return jnp.squeeze(y, site.y_axis)
+
+  st = rules.materialized_stats(
+      one, theta, jnp.moveaxis(x, site.x_axis, 0),
+      jnp.moveaxis(d, site.y_axis, 0),
+      _chunk_size(theta, b, microbatch_size))
+  out = {}
+  for i, leaf in members:
+    name = call.param_names[leaf.position]
+    out[i] = (st.mean[name], st.sum_sq_dev[name])
+  return out
 
 
 def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
@@ -281,50 +550,76 @@ def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
   """``value_and_grad_stats`` with the fast exact statistics."""
 
   def fn(*call_args):
-    batch_size = per_example.check_call(call_args[1], argnums, call_args[2:])
-    plan = build_plan(loss_fn, call_args, argnums, has_aux, batch_size)
-    logging.log(logging.INFO if log_plan else logging.DEBUG,
-                'snr_optax fast statistics: %s', plan.summary())
-    for path, route in plan.describe().items():
-      logging.debug('snr_optax statistics of %s: %s', path, route)
+    b = exact.check_call(call_args[1], argnums, call_args[2:])
+    traced, _ = check_loss(loss_fn, call_args, argnums, has_aux, b,
+                           fast=True)
     diff, rest = _split_args(call_args, argnums)
     flat, treedef = jax.tree.flatten(diff)
-    if not plan.calls:   # nothing recognised: the exact path, unchanged
-      exact = per_example.exact_stats_fn(loss_fn, argnums, has_aux,
-                                         microbatch_size)
-      return loss_fn(*call_args), exact(*call_args)
-    probes = {k: capture.zeros_probe(call) for k, call in plan.calls.items()}
+    plan = build_plan(traced, argnums, diff)
+    logging.log(logging.INFO if log_plan else logging.DEBUG,
+                'snr_optax fast statistics: %s', plan.summary())
+    rest_flat = jax.tree.leaves(rest)
+    extra = ([jnp.arange(b, dtype=jnp.int32)] if traced.per_example_keys
+             else [])
+    sites = plan.sites
+    probes = {p: jnp.zeros(s.eqn.outvars[0].aval.shape,
+                           s.eqn.outvars[0].aval.dtype)
+              for p, s in sites.items()}
 
-    def probed_loss(leaves, probes, rest):
-      args = _join_args(argnums, len(call_args),
-                        jax.tree.unflatten(treedef, leaves), rest)
-      with capture.active(capture.Tap(batch_size, probes)) as session:
-        out = loss_fn(*args)
-      loss, aux = out if has_aux else (out, None)
-      return loss, (aux, session.inputs)
+    def probed(leaves, probes):
+      seen = {}
 
-    (loss, (aux, inputs)), (grads, out_grads) = jax.value_and_grad(
-        probed_loss, argnums=(0, 1), has_aux=True)(flat, probes, rest)
-    mean, m2 = _tapped_stats(plan, flat, grads, inputs, out_grads,
-                             batch_size, microbatch_size)
+      def on_tap(path, eqn, invals):
+        outs = program.bind_call(eqn, invals)
+        seen[path] = invals
+        return [outs[0] + probes[path]] + list(outs[1:])
+
+      outs = program.evaluate(traced.closed, list(leaves) + rest_flat + extra,
+                              set(sites), on_tap)
+      return outs[0], (outs[1:], seen)
+
+    (loss, (aux_leaves, seen)), (grads, out_grads) = jax.value_and_grad(
+        probed, argnums=(0, 1), has_aux=True)(flat, probes)
+    results = {}
+    by_site: dict[Any, list] = {}
+    for i, leaf in enumerate(plan.leaves):
+      if leaf.route == TAPPED:
+        by_site.setdefault(leaf.site, []).append((i, leaf))
+    for path, members in by_site.items():
+      site = sites[path]
+      invals = seen[path]
+      x = invals[len(site.call.param_names)]
+      d = out_grads[path] * b   # gradients of the per-example losses
+      if site.rule == capture.DENSE:
+        results.update(_dense_stats(site, members, flat, grads, x, d, b,
+                                    microbatch_size))
+      elif site.rule == capture.EMBED:
+        results.update(_embed_stats(site, members, flat, invals, d, b))
+      else:
+        results.update(_materialized_stats(site, members, invals, x, d, b,
+                                           microbatch_size))
     fallback = [i for i, leaf in enumerate(plan.leaves)
                 if leaf.route == FALLBACK]
     if fallback:
-      exact = _fallback_stats(loss_fn, call_args, argnums, has_aux, flat,
-                              treedef, fallback, microbatch_size)
+      st = _fallback_stats(loss_fn, call_args, argnums, has_aux, flat,
+                           treedef, fallback, microbatch_size,
+                           traced.key_mask)
       for j, i in enumerate(fallback):
-        mean[i], m2[i] = exact.mean[j], exact.sum_sq_dev[j]
+        results[i] = (st.mean[j], st.sum_sq_dev[j])
+    means, m2s = [], []
     for i, leaf in enumerate(plan.leaves):
+      dtype = stats_lib.accumulation_dtype(jnp.result_type(flat[i]))
       if leaf.route == UNUSED:
-        zero = jnp.zeros(jnp.shape(flat[i]), stats_lib.accumulation_dtype(
-            jnp.result_type(flat[i])))
-        mean[i], m2[i] = zero, zero
-    order = range(len(flat))
-    stats = GradStats(
-        _unflatten(treedef, [mean[i] for i in order], argnums),
-        _unflatten(treedef, [m2[i] for i in order], argnums),
-        jnp.asarray(batch_size, jnp.int32))
-    return ((loss, aux) if has_aux else loss), stats
+        zero = jnp.zeros(np.shape(flat[i]), dtype)
+        results[i] = (zero, zero)
+      mean, m2 = results[i]
+      means.append(jnp.asarray(mean).astype(dtype))
+      m2s.append(jnp.asarray(m2).astype(dtype))
+    stats = GradStats(_unflatten(treedef, means, argnums),
+                      _unflatten(treedef, m2s, argnums),
+                      jnp.asarray(b, jnp.int32))
+    loss_aux = jax.tree.unflatten(traced.out_treedef, [loss] + aux_leaves)
+    return (loss_aux if has_aux else loss_aux[0]), stats
 
   return fn
 
@@ -335,13 +630,13 @@ def _unflatten(treedef, leaves, argnums):
 
 
 def _fallback_stats(loss_fn, call_args, argnums, has_aux, flat, treedef,
-                    fallback, microbatch_size) -> GradStats:
+                    fallback, microbatch_size, key_mask) -> GradStats:
   """Exact per-example statistics of the ``fallback`` leaves only."""
   _, rest = _split_args(call_args, argnums)
   batch_at = 0 if 0 in argnums else 1   # the batch's position within rest
   others = rest[:batch_at] + rest[batch_at + 1:]
 
-  def sub_loss(sub, batch, others):
+  def sub_loss(sub, batch, *others):
     leaves = list(flat)
     for j, i in enumerate(fallback):
       leaves[i] = sub[j]
@@ -349,6 +644,22 @@ def _fallback_stats(loss_fn, call_args, argnums, has_aux, flat, treedef,
     return loss_fn(*_join_args(argnums, len(call_args),
                                jax.tree.unflatten(treedef, leaves), rest))
 
-  stats_fn = per_example.exact_stats_fn(sub_loss, (0,), has_aux,
-                                        microbatch_size)
-  return stats_fn([flat[i] for i in fallback], call_args[1], others)
+  # sub_loss's extra arguments are ``others``: the extras of the call that
+  # are not differentiated (plus params when argnums excludes 0).
+  sub_mask = _sub_key_mask(call_args, argnums, key_mask)
+  stats_fn = exact.exact_stats_fn(sub_loss, (0,), has_aux, microbatch_size,
+                                  sub_mask)
+  return stats_fn([flat[i] for i in fallback], call_args[1], *others)
+
+
+def _sub_key_mask(call_args, argnums, key_mask) -> tuple[bool, ...]:
+  mask, k = [], 0
+  for n, arg in enumerate(call_args):
+    for _ in jax.tree.leaves(arg):
+      if n >= 2:
+        if n not in argnums:
+          mask.append(key_mask[k])
+        k += 1
+      elif n == 0 and n not in argnums:
+        mask.append(False)
+  return tuple(mask)

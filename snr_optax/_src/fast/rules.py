@@ -21,11 +21,16 @@ from snr_optax._src import stats as stats_lib
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
-# The one-pass identity M2 = sum_i g_i^2 - b mu^2 loses about
-# eps * sum_i g_i^2 to float32 rounding (a few ulps of the larger term). Where
-# that could exceed 1e-5 of M2 for some coordinate of a layer, i.e. where
-# mu^2 / sigma^2 > ~40, the layer is recomputed exactly.
-GUARD_RATIO = 1e-5 / (4 * float(jnp.finfo(jnp.float32).eps))
+# The one-pass identity M2 = sum_i g_i^2 - b mu^2 loses accuracy to rounding
+# in proportion to the absolute size of its terms, S_abs, not to M2. The
+# rounding error of the products, of the sums over n terms and of the mean
+# (itself a sum over the batch) is bounded, in the probabilistic sense of
+# Higham and Mary (2019), by about GUARD_FACTOR * u * sqrt(n) * S_abs with u
+# the unit roundoff of the compute dtype. Where that could exceed
+# GUARD_TOLERANCE of M2 for some coordinate of a layer, the layer is
+# recomputed exactly (two-pass over per-example gradients) under lax.cond.
+GUARD_FACTOR = 4.0
+GUARD_TOLERANCE = 1e-5
 
 # Up to this many positions per example the position-pair identity is used
 # for a dense kernel shared across positions; beyond it, chunked
@@ -34,18 +39,36 @@ PAIR_MAX_POSITIONS = 12
 
 
 def _mm(a, b):
-  """a^T b over the batch axis, in float32 at full precision."""
-  return jnp.dot(a.T, b, precision=_HIGHEST,
-                 preferred_element_type=jnp.float32)
+  """a^T b over the leading axis, at full precision, accumulating in a's dtype."""
+  return jnp.dot(a.T, b, precision=_HIGHEST, preferred_element_type=a.dtype)
 
 
-def dense_kernel_sum_sq_dev(x: jax.Array, d: jax.Array, mean: jax.Array, *,
-                            chunk: int) -> jax.Array:
-  """M2 of the kernel of y = x @ W (+ bias); x: [b, T, n_in], d: [b, T, n_out].
+def compute_dtype(*arrays) -> jnp.dtype:
+  """At least float32: the dtype the statistics are computed in."""
+  return jnp.result_type(jnp.float32, *[a.dtype for a in arrays])
+
+
+def power_of_two_scale(x: jax.Array, axis) -> jax.Array:
+  """Per column, the power of two at or above max |x| (1 where x is 0).
+
+  Dividing by a power of two is exact, and squares of the scaled values lie
+  in [0, 1]: they cannot overflow, and underflow only where a value is below
+  2^-126 of its column's largest, which cannot change M2 at float32
+  tolerance.
+  """
+  big = jnp.max(jnp.abs(x), axis=axis)
+  finite = jnp.isfinite(big) & (big > 0)
+  _, exponent = jnp.frexp(jnp.where(finite, big, 1))
+  return jnp.where(finite, jnp.ldexp(jnp.ones_like(big), exponent), 1)
+
+
+def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
+                       *, chunk: int) -> tuple[jax.Array, jax.Array]:
+  """(mean, M2) of the kernel of y = x @ W (+ bias); x: [b, T, n_in], d: [b, T, n_out].
 
   Example i's kernel gradient is g_i = sum_t x_it d_it^T, a sum over its T
-  positions (T = 1 for a plain dense layer). ``mean`` is the batch gradient,
-  which the ordinary backward pass has already formed.
+  positions (T = 1 for a plain dense layer). ``mean`` is the batch gradient
+  if the backward pass formed it in the compute dtype (None: formed here).
 
   * T = 1: sum_i g_i^2 = (x^2)^T (d^2), one extra matrix product and no
     [b, n_in, n_out] tensor.
@@ -56,31 +79,53 @@ def dense_kernel_sum_sq_dev(x: jax.Array, d: jax.Array, mean: jax.Array, *,
   * larger T: the g_i are formed ``chunk`` examples at a time (a batched
     product) and reduced two-pass (``materialized_dense``).
 
-  The first two are one-pass, M2 = sum_i g_i^2 - b mu^2, which loses about
-  eps * sum_i g_i^2 to float32 rounding. Where that could exceed 1e-5 of M2
-  for some coordinate of the layer (``GUARD_RATIO``), the layer is
-  recomputed under ``lax.cond``: centred (T = 1, three products) or
-  materialised, so the result always matches the two-pass statistics.
+  Squares are formed of x and d scaled per column by powers of two
+  (``power_of_two_scale``), so they neither overflow nor underflow while
+  the per-example gradients are representable, and M2 is scaled back at the
+  end. The one-pass forms are guarded: where their rounding error bound
+  (see ``GUARD_FACTOR``) could exceed ``GUARD_TOLERANCE`` of M2 for some
+  coordinate, the layer is recomputed two-pass.
   """
   b, positions = x.shape[0], x.shape[1]
-  x = x.astype(jnp.float32)
-  d = d.astype(jnp.float32)
-  if positions > PAIR_MAX_POSITIONS:
-    return materialized_dense(x, d, chunk)
-  if positions == 1:
-    sum_sq = _mm(jnp.square(x[:, 0]), jnp.square(d[:, 0]))
-    exact = lambda: centred_dense_kernel_sum_sq_dev(x[:, 0], d[:, 0])
+  dtype = compute_dtype(x, d)
+  x = x.astype(dtype)
+  d = d.astype(dtype)
+  sx = power_of_two_scale(x, (0, 1))
+  sd = power_of_two_scale(d, (0, 1))
+  xs, ds = x / sx, d / sd
+  scale = jnp.outer(sx, sd)
+  if mean is None:
+    mean_s = _mm(xs.reshape(-1, xs.shape[-1]), ds.reshape(-1, ds.shape[-1])
+                 ) / b
   else:
-    t, s = jnp.triu_indices(positions)
-    twice = jnp.where(t == s, 1.0, 2.0)[None, :, None]
-    pairs_x = (x[:, t] * x[:, s]).reshape(-1, x.shape[-1])
-    pairs_d = (twice * d[:, t] * d[:, s]).reshape(-1, d.shape[-1])
-    sum_sq = _mm(pairs_x, pairs_d)
-    exact = lambda: materialized_dense(x, d, chunk)
-  one_pass = sum_sq - b * jnp.square(mean.astype(jnp.float32))
-  untrustworthy = jnp.any(sum_sq > GUARD_RATIO * one_pass)
-  m2 = jax.lax.cond(untrustworthy, exact, lambda: one_pass)
-  return jnp.maximum(m2, 0)
+    mean_s = mean.astype(dtype) / scale
+  if positions > PAIR_MAX_POSITIONS:
+    m2_s = materialized_dense(xs, ds, chunk)
+  else:
+    if positions == 1:
+      sum_sq = _mm(jnp.square(xs[:, 0]), jnp.square(ds[:, 0]))
+      sum_abs, n_terms = sum_sq, b
+    else:
+      t, s = jnp.triu_indices(positions)
+      twice = jnp.where(t == s, 1.0, 2.0).astype(dtype)[None, :, None]
+      pairs_x = (xs[:, t] * xs[:, s]).reshape(-1, xs.shape[-1])
+      pairs_d = (twice * ds[:, t] * ds[:, s]).reshape(-1, ds.shape[-1])
+      sum_sq = _mm(pairs_x, pairs_d)
+      # sum_i (sum_t |x_it d_it|)^2 <= T sum_{i,t} x_it^2 d_it^2
+      sum_abs = positions * _mm(
+          jnp.square(xs).reshape(-1, xs.shape[-1]),
+          jnp.square(ds).reshape(-1, ds.shape[-1]))
+      n_terms = b * positions * (positions + 1) // 2
+    one_pass = sum_sq - b * jnp.square(mean_s)
+    u = float(jnp.finfo(dtype).eps) / 2
+    bound = GUARD_FACTOR * u * (n_terms ** 0.5) * sum_abs
+    untrustworthy = jnp.any(bound > GUARD_TOLERANCE * one_pass)
+    m2_s = jax.lax.cond(untrustworthy,
+                        lambda: materialized_dense(xs, ds, chunk),
+                        lambda: one_pass)
+  # (sqrt(M2_s) * scale)^2: no intermediate overflows unless M2 does.
+  m2 = jnp.square(jnp.sqrt(jnp.maximum(m2_s, 0)) * scale)
+  return mean_s * scale, m2
 
 
 def materialized_dense(x: jax.Array, d: jax.Array, chunk: int) -> jax.Array:
@@ -88,31 +133,15 @@ def materialized_dense(x: jax.Array, d: jax.Array, chunk: int) -> jax.Array:
   def stats_of_chunk(pair):
     xs, ds = pair
     g = jnp.einsum('bti,bto->bio', xs, ds, precision=_HIGHEST,
-                   preferred_element_type=jnp.float32)
+                   preferred_element_type=xs.dtype)
     return stats_lib.stats_of_chunk(g)
   return stats_lib.chunked_stats(stats_of_chunk, (x, d), chunk).sum_sq_dev
 
 
-def centred_dense_kernel_sum_sq_dev(x: jax.Array, d: jax.Array) -> jax.Array:
-  """The centred form of ``dense_kernel_sum_sq_dev`` (see there)."""
-  x = x.astype(jnp.float32)
-  d = d.astype(jnp.float32)
-  b = x.shape[0]
-  x_bar = stats_lib.batch_sum(x) / b
-  d_bar = stats_lib.batch_sum(d) / b
-  dx = x - x_bar
-  dd = d - d_bar
-  cross, c_times_b = jnp.split(_mm(dx, jnp.concatenate([dd * d, d], 1)), 2,
-                               axis=1)
-  about_k = (jnp.outer(jnp.square(x_bar), stats_lib.batch_sum(
-      jnp.square(dd))) + _mm(jnp.square(dx), jnp.square(d))
-             + 2 * x_bar[:, None] * cross)
-  return about_k - jnp.square(c_times_b) / b
-
-
-def embed_sum_sq_dev(tokens: jax.Array, d: jax.Array,
+def embed_sum_sq_dev(rows: jax.Array, d: jax.Array,
                      mean: jax.Array) -> jax.Array:
-  """M2 of an embedding table [V, D] read as table[tokens].
+  """M2 of an embedding table [V, D] whose position p of example i read row
+  rows[i, p] (-1: no row, e.g. an out-of-range index the lookup dropped).
 
   Example i's gradient of row v is G_i[v] = sum of d over the positions of i
   holding token v, and is zero for tokens i does not hold. So
@@ -125,12 +154,16 @@ def embed_sum_sq_dev(tokens: jax.Array, d: jax.Array,
   rows are then added into the table by token. Memory O(b T D), never
   b x V x D.
   """
-  b = tokens.shape[0]
+  b = rows.shape[0]
   vocab, dim = mean.shape
-  tokens = tokens.reshape(b, -1).astype(jnp.int32)
-  positions = tokens.shape[1]
-  d = d.reshape(b, positions, dim).astype(jnp.float32)
-  mean = mean.astype(jnp.float32)
+  rows = rows.reshape(b, -1).astype(jnp.int32)
+  positions = rows.shape[1]
+  dtype = compute_dtype(d, mean)
+  d = d.reshape(b, positions, dim).astype(dtype)
+  # A position that read no row contributes no gradient.
+  d = jnp.where((rows >= 0)[..., None], d, 0)
+  tokens = jnp.maximum(rows, 0)
+  mean = mean.astype(dtype)
 
   def per_example(tok, rows):
     order = jnp.argsort(tok)
@@ -147,7 +180,7 @@ def embed_sum_sq_dev(tokens: jax.Array, d: jax.Array,
                         jnp.square(sums - mean[token]), 0).reshape(-1, dim)
   token, held = token.reshape(-1), held.reshape(-1)
   m2_held = jax.ops.segment_sum(deviation, token, num_segments=vocab)
-  n_holding = jax.ops.segment_sum(held.astype(jnp.float32), token,
+  n_holding = jax.ops.segment_sum(held.astype(dtype), token,
                                   num_segments=vocab)
   return m2_held + (b - n_holding)[:, None] * jnp.square(mean)
 
@@ -158,15 +191,14 @@ def materialized_stats(
     chunk: int) -> stats_lib.GradStats:
   """Statistics of a layer's parameters from per-example VJPs, by chunks.
 
-  For layers whose per-example gradient is a sum over positions (a kernel
-  shared across a sequence or an image), g_i = VJP of the layer on example i
-  alone at d_i. They are formed ``chunk`` examples at a time as batched
+  ``layer_fn(theta, x[i])`` is the layer on example i alone (its output
+  shaped like ``d[i]``); g_i is its VJP at d_i. They are formed ``chunk`` examples at a time as batched
   products, reduced two-pass within the chunk and merged exactly across
   chunks, so memory is chunk x (layer parameters).
   """
   def per_example(xi, di):
-    _, vjp = jax.vjp(lambda th: layer_fn(th, xi[None]), theta)
-    return vjp(di[None])[0]
+    y, vjp = jax.vjp(lambda th: layer_fn(th, xi), theta)
+    return vjp(di.astype(y.dtype))[0]
 
   def stats_of_chunk(pair):
     xs, ds = pair
