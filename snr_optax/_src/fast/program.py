@@ -217,6 +217,10 @@ class _Analyser:
         return [self._broadcast_const(eqn, ins[0])]
       if name in _ELEMENTWISE:
         return [self._elementwise_const(eqn, ins)] * n_out
+      if n_out == 1 and len(ins) >= 1:
+        moved = self._moved_uniform(eqn, ins[0].uniform)
+        if moved is not None:
+          return [Const(moved, random)]
       return [Const(frozenset(), random)] * n_out
     try:
       return self._rule(eqn, ins, p)
@@ -239,6 +243,29 @@ class _Analyser:
       if j in s.uniform or in_shape[j] == 1:
         uniform.add(d)
     return Const(frozenset(uniform), s.random)
+
+  def _moved_uniform(self, eqn, uniform) -> frozenset[int] | None:
+    """Where a layout change takes a Const's uniform axes (None: unknown)."""
+    name = eqn.primitive.name
+    in_shape = _shape(eqn.invars[0])
+    out_shape = _shape(eqn.outvars[0])
+    if name == 'reshape':
+      mapping = _axis_map_reshape(in_shape, out_shape)
+      return frozenset(mapping[u] for u in uniform if u in mapping)
+    if name == 'transpose':
+      perm = list(eqn.params['permutation'])
+      return frozenset(perm.index(u) for u in uniform)
+    if name == 'squeeze':
+      dims = [d % len(in_shape) for d in eqn.params['dimensions']]
+      return frozenset(u - sum(d < u for d in dims) for u in uniform
+                       if u not in dims)
+    if name in _REDUCE_SUM or name in _REDUCE_OTHER:
+      axes = tuple(eqn.params['axes'])
+      return frozenset(u - sum(a < u for a in axes) for u in uniform
+                       if u not in axes)
+    if name in _IDENTITY or name in _CUMULATIVE:
+      return frozenset(uniform)
+    return None
 
   def _elementwise_const(self, eqn, ins) -> Const:
     shape = _shape(eqn.outvars[0])
@@ -265,7 +292,7 @@ class _Analyser:
     if s.random:
       self.random_aligned.append(what)
     else:
-      raise _Mixing(what)
+      raise _Unfollowable(what)
 
   def _rule(self, eqn, ins, p) -> list[State]:
     name = eqn.primitive.name
