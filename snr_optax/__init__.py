@@ -8,6 +8,7 @@ noise, mu^2 > sigma^2 / (b - 1) (Litman and Guo, 2026, arXiv:2605.01172).
 
 from snr_optax._src.alias import snr_adam
 from snr_optax._src.alias import streaming_snr_adamw
+from snr_optax._src.check import check_stats
 from snr_optax._src.fast.engine import stats_plan
 from snr_optax._src.masks import compute_mask
 from snr_optax._src.per_example import per_example_grads
@@ -31,6 +32,7 @@ __all__ = (
     'GradStats',
     'SNRMaskState',
     'ScaleByStreamingSNRState',
+    'check_stats',
     'compute_mask',
     'gated',
     'merge_stats',

@@ -21,32 +21,25 @@ def _m2(per_example):
 class DenseRuleTest(parameterized.TestCase):
 
   @parameterized.product(offset=[0.0, 1.0, 30.0], b=[2, 7, 64],
-                         positions=[1, 3, rules.PAIR_MAX_POSITIONS + 3])
-  def test_matches_loop(self, offset, b, positions):
+                         positions=[1, 3, rules.PAIR_MAX_POSITIONS + 3],
+                         given_mean=[True, False])
+  def test_matches_loop(self, offset, b, positions, given_mean):
     # offset 30 makes |mean| >> std, where only the guarded forms survive.
     rng = np.random.default_rng(b + positions)
     x = (offset + rng.normal(size=(b, positions, 5))).astype(np.float32)
     d = (offset + rng.normal(size=(b, positions, 3))).astype(np.float32)
     per_example = np.einsum('bti,bto->bio', x.astype(np.float64), d)
     want = _m2(per_example)
-    mean = jnp.asarray(per_example.mean(0), jnp.float32)
-    got = jax.jit(functools.partial(rules.dense_kernel_sum_sq_dev, chunk=3))(
-        x, d, mean)
+    mean = (jnp.asarray(per_example.mean(0), jnp.float32) if given_mean
+            else None)
+    got_mean, got = jax.jit(functools.partial(rules.dense_kernel_stats,
+                                              chunk=3))(x, d, mean)
     # With offset 30 each g_i is ~1e4 with a spread of ~1e2: float32
     # rounding of the g_i themselves limits any method to ~1e-4.
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * want.max())
+    np.testing.assert_allclose(got_mean, per_example.mean(0), rtol=1e-5)
 
-  @parameterized.parameters(0.0, 30.0)
-  def test_centred_form_matches_loop(self, offset):
-    rng = np.random.default_rng(3)
-    x = (offset + rng.normal(size=(16, 5))).astype(np.float32)
-    d = (offset + rng.normal(size=(16, 3))).astype(np.float32)
-    want = _m2(np.einsum('bi,bo->bio', x.astype(np.float64), d))
-    centred = jax.jit(rules.centred_dense_kernel_sum_sq_dev)(x, d)
-    np.testing.assert_allclose(centred, want, rtol=2e-5,
-                               atol=1e-6 * want.max())
-
-  def test_centred_form_keeps_digits_the_one_pass_form_loses(self):
+  def test_guard_keeps_digits_the_one_pass_form_loses(self):
     rng = np.random.default_rng(0)
     b = 32
     x = (1.0 + 1e-3 * rng.normal(size=(b, 4))).astype(np.float32)
@@ -57,11 +50,41 @@ class DenseRuleTest(parameterized.TestCase):
     sum_sq = np.square(x.astype(np.float32)).T @ np.square(d)
     one_pass = sum_sq - b * np.square(np.asarray(mean))
     self.assertGreater(np.max(np.abs(one_pass - want) / want), 1e-2)
-    centred = rules.centred_dense_kernel_sum_sq_dev(x, d)
-    np.testing.assert_allclose(centred, want, rtol=1e-3)
-    guarded = rules.dense_kernel_sum_sq_dev(x[:, None], d[:, None], mean,
-                                            chunk=8)
-    np.testing.assert_allclose(guarded, want, rtol=1e-3)
+    _, guarded = rules.dense_kernel_stats(x[:, None], d[:, None], mean,
+                                          chunk=8)
+    np.testing.assert_allclose(guarded, want, rtol=1e-4)
+
+  def test_positions_that_cancel(self):
+    # The DPO pattern: two positions per example whose gradients nearly
+    # cancel, so each g_i is ~1e-3 of its terms.
+    rng = np.random.default_rng(1)
+    b = 16
+    x0 = 3 + rng.normal(size=(b, 5))
+    x = np.stack([x0, x0 + 1e-3 * rng.normal(size=(b, 5))], 1)
+    d0 = rng.normal(size=(b, 1))
+    d = np.stack([d0, -d0], 1)
+    x, d = x.astype(np.float32), d.astype(np.float32)
+    per_example = np.einsum('bti,bto->bio', x.astype(np.float64),
+                            d.astype(np.float64))
+    got_mean, got = rules.dense_kernel_stats(x, d, None, chunk=4)
+    # Forming each g_i in float32 loses ~1e3 eps to the cancellation, in any
+    # method; the unguarded pair identity was 40% off here.
+    np.testing.assert_allclose(got, _m2(per_example), rtol=1e-3)
+    np.testing.assert_allclose(got_mean, per_example.mean(0), rtol=1e-3)
+
+  @parameterized.parameters((1e20, 1e-22), (1e2, 1e-20), (1e-20, 1e18),
+                            (1e30, 1e-30))
+  def test_squares_cannot_overflow_or_underflow(self, x_scale, d_scale):
+    rng = np.random.default_rng(2)
+    b = 8
+    x = (x_scale * (1 + rng.uniform(size=(b, 1, 3)))).astype(np.float32)
+    d = (d_scale * rng.normal(size=(b, 1, 2))).astype(np.float32)
+    per_example = np.einsum('bti,bto->bio', x.astype(np.float64),
+                            d.astype(np.float64))
+    got_mean, got = rules.dense_kernel_stats(x, d, None, chunk=4)
+    self.assertTrue(np.all(np.isfinite(got)))
+    np.testing.assert_allclose(got, _m2(per_example), rtol=1e-4)
+    np.testing.assert_allclose(got_mean, per_example.mean(0), rtol=1e-4)
 
 
 class EmbedRuleTest(parameterized.TestCase):
@@ -78,6 +101,22 @@ class EmbedRuleTest(parameterized.TestCase):
         per_example[i, tokens[i, t]] += d[i, t]
     mean = jnp.asarray(per_example.mean(0), jnp.float32)
     got = jax.jit(rules.embed_sum_sq_dev)(jnp.asarray(tokens), d, mean)
+    np.testing.assert_allclose(got, _m2(per_example), rtol=1e-5, atol=1e-6)
+
+  def test_positions_that_read_no_row(self):
+    # rows -1: the lookup read nothing there (e.g. an out-of-range index
+    # dropped); such positions contribute no gradient.
+    vocab, dim, b, seq = 5, 2, 4, 3
+    rng = np.random.default_rng(7)
+    rows = rng.integers(-1, vocab, (b, seq))
+    d = rng.normal(size=(b, seq, dim)).astype(np.float32)
+    per_example = np.zeros((b, vocab, dim))
+    for i in range(b):
+      for t in range(seq):
+        if rows[i, t] >= 0:
+          per_example[i, rows[i, t]] += d[i, t]
+    mean = jnp.asarray(per_example.mean(0), jnp.float32)
+    got = rules.embed_sum_sq_dev(jnp.asarray(rows), d, mean)
     np.testing.assert_allclose(got, _m2(per_example), rtol=1e-5, atol=1e-6)
 
 

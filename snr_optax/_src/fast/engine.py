@@ -226,6 +226,9 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   analysis_1 = program.analyse(closed_1, states, 1, lambda eqn: None)
   refuse = program.mean_check(ordinary_analysis.outputs[0],
                               analysis_1.outputs[0], batch_size)
+  if not refuse and isinstance(ordinary_analysis.outputs[0], program.Mixed) \
+      and ordinary_analysis.outputs[0].not_mean:
+    refuse = ordinary_analysis.outputs[0].reason
   if refuse:
     refuse = f'the loss is not the mean over the batch of per-example ' \
              f'losses: {refuse}'

@@ -67,8 +67,14 @@ class Total:
 
 @dataclasses.dataclass(frozen=True)
 class Mixed:
-  """Examples provably interact (the batch call is not per example)."""
+  """Examples provably interact (the batch call is not per example).
+
+  ``not_mean``: the loss is a nonlinear function of sums over the examples
+  (e.g. a weighted mean sum(w l) / sum(w)), so no per-example loss averages
+  to it.
+  """
   reason: str
+  not_mean: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,8 +235,7 @@ class _Analyser:
     except _Mixing as e:
       return [Mixed(f'{name}: {e}')] * n_out
     except _NotMean as e:
-      return [Mixed(f'{name}: {e} (so the loss is not a mean of per-example '
-                    'losses)')] * n_out
+      return [Mixed(f'{name}: {e}', not_mean=True)] * n_out
 
   # -- Const helpers -------------------------------------------------------
 
@@ -816,17 +821,20 @@ def match_dense(jaxpr, n_params: int) -> DenseMatch | None:
               'preferred_element_type') not in (None, eqn.outvars[0].aval.dtype):
         return None
       out = ('dot', ins[1][1], c, len(_shape(eqn.invars[1])) - c)
-    elif name in ('reshape', 'broadcast_in_dim') and ins[0][0] == 'param':
+    elif name in ('reshape', 'broadcast_in_dim') and ins[0][0] in (
+        'param', 'bias'):
+      j = ins[0][1]
+      param_shape = _shape(jaxpr.invars[j])
+      k = len(param_shape)
       in_shape = _shape(eqn.invars[0])
-      k = len(in_shape)
-      if out_shape[len(out_shape) - k:] != in_shape or any(
+      if out_shape[len(out_shape) - k:] != param_shape or any(
           n != 1 for n in out_shape[:len(out_shape) - k]):
         return None
       if name == 'broadcast_in_dim' and tuple(
-          eqn.params['broadcast_dimensions']) != tuple(
+          eqn.params['broadcast_dimensions'])[len(in_shape) - k:] != tuple(
               range(len(out_shape) - k, len(out_shape))):
         return None
-      out = ('bias', ins[0][1], k)
+      out = ('bias', j, k)
     elif name == 'add' and sorted(s[0] for s in ins) == ['bias', 'dot']:
       dot, bias = (ins[0], ins[1]) if ins[0][0] == 'dot' else (ins[1], ins[0])
       if bias[2] != dot[3]:

@@ -100,7 +100,7 @@ def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
   else:
     mean_s = mean.astype(dtype) / scale
   if positions > PAIR_MAX_POSITIONS:
-    m2_s = materialized_dense(xs, ds, chunk)
+    mean_s, m2_s = materialized_dense(xs, ds, chunk)
   else:
     if positions == 1:
       sum_sq = _mm(jnp.square(xs[:, 0]), jnp.square(ds[:, 0]))
@@ -120,22 +120,27 @@ def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
     u = float(jnp.finfo(dtype).eps) / 2
     bound = GUARD_FACTOR * u * (n_terms ** 0.5) * sum_abs
     untrustworthy = jnp.any(bound > GUARD_TOLERANCE * one_pass)
-    m2_s = jax.lax.cond(untrustworthy,
-                        lambda: materialized_dense(xs, ds, chunk),
-                        lambda: one_pass)
+    # The exact form also gives the mean from per-example gradients: where
+    # positions cancel within an example, the batch product loses the same
+    # digits the one-pass M2 does.
+    mean_s, m2_s = jax.lax.cond(
+        untrustworthy, lambda: materialized_dense(xs, ds, chunk),
+        lambda: (mean_s, one_pass))
   # (sqrt(M2_s) * scale)^2: no intermediate overflows unless M2 does.
   m2 = jnp.square(jnp.sqrt(jnp.maximum(m2_s, 0)) * scale)
   return mean_s * scale, m2
 
 
-def materialized_dense(x: jax.Array, d: jax.Array, chunk: int) -> jax.Array:
-  """Two-pass M2 of g_i = sum_t x_it d_it^T, ``chunk`` examples at a time."""
+def materialized_dense(x: jax.Array, d: jax.Array,
+                       chunk: int) -> tuple[jax.Array, jax.Array]:
+  """Two-pass (mean, M2) of g_i = sum_t x_it d_it^T, ``chunk`` examples at a time."""
   def stats_of_chunk(pair):
     xs, ds = pair
     g = jnp.einsum('bti,bto->bio', xs, ds, precision=_HIGHEST,
                    preferred_element_type=xs.dtype)
     return stats_lib.stats_of_chunk(g)
-  return stats_lib.chunked_stats(stats_of_chunk, (x, d), chunk).sum_sq_dev
+  st = stats_lib.chunked_stats(stats_of_chunk, (x, d), chunk)
+  return st.mean, st.sum_sq_dev
 
 
 def embed_sum_sq_dev(rows: jax.Array, d: jax.Array,
