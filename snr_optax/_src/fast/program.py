@@ -33,6 +33,7 @@ from typing import Any
 
 import jax
 import jax.extend as jex
+import jax.numpy as jnp
 import numpy as np
 
 Path = tuple[int, ...]
@@ -781,9 +782,10 @@ def _is_upcast(eqn) -> bool:
   """A float cast that loses nothing (to the same or a wider float)."""
   old = eqn.invars[0].aval.dtype
   new = eqn.params['new_dtype']
-  return (np.issubdtype(old, np.floating) and np.issubdtype(new, np.floating)
-          and np.finfo(new).bits >= np.finfo(old).bits
-          and np.finfo(new).nmant >= np.finfo(old).nmant)
+  return (jnp.issubdtype(old, jnp.floating)
+          and jnp.issubdtype(new, jnp.floating)
+          and jnp.finfo(new).bits >= jnp.finfo(old).bits
+          and jnp.finfo(new).nmant >= jnp.finfo(old).nmant)
 
 
 def match_dense(jaxpr, n_params: int) -> DenseMatch | None:
@@ -881,9 +883,9 @@ def is_lookup(jaxpr, n_params: int, table_max: int) -> bool:
         tainted |= {eqn.outvars[k] for k, v in enumerate(inner.outvars)
                     if v in outs}
       elif name == 'convert_element_type':
-        new = np.dtype(eqn.params['new_dtype'])
-        if not np.issubdtype(new, np.floating) or (
-            2 ** (np.finfo(new).nmant + 1) < table_max):
+        new = eqn.params['new_dtype']
+        if not jnp.issubdtype(new, jnp.floating) or (
+            2 ** (jnp.finfo(new).nmant + 1) < table_max):
           return None
         tainted.add(eqn.outvars[0])
       elif name == 'gather' and hit == [0]:
