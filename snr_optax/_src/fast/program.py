@@ -415,6 +415,9 @@ class _Analyser:
       if name == 'neg':
         return [Total(tuple((t, -c, o) for t, c, o in totals[0].terms))]
       return [totals[0]] * n_out
+    if name == 'div' and isinstance(ins[1], Total):
+      raise _NotMean('it divides by a sum over the examples (e.g. a '
+                     'weighted mean sum(w * l) / sum(w))')
     if name in ('mul', 'div') and len(totals) == 1:
       j = 0 if isinstance(ins[0], Total) else 1
       if name == 'div' and j == 1:
