@@ -209,8 +209,10 @@ class _Analyser:
     inner = _inner(eqn)
     if inner is not None:
       jaxpr, consts = inner
-      outs = self.run(jaxpr, ins, p)
       tap = self.is_tap(eqn) if name in ('jit', 'pjit') else None
+      if tap is not None and ins and isinstance(ins[-1], Const):
+        ins = ins[:-1] + [self._as_examples(eqn.invars[-1], ins[-1])]
+      outs = self.run(jaxpr, ins, p)
       if tap is not None:
         self.taps[p] = TapSite(p, tap, eqn, tuple(ins), tuple(outs))
       return list(outs)
@@ -239,6 +241,20 @@ class _Analyser:
       return [Mixed(f'{name}: {e}', not_mean=True)] * n_out
 
   # -- Const helpers -------------------------------------------------------
+
+  def _as_examples(self, v, s: Const) -> State:
+    """A layer input equal for every example, as a per-example value.
+
+    ``broadcast_to(jnp.arange(T), (b, T))`` (positions) is the same row for
+    every example: along its one uniform axis of size b it is a per-example
+    input, and is followed as one from here on (so anything that then mixes
+    its rows is seen). With no such axis, or several, it stays a Const.
+    """
+    shape = _shape(v)
+    axes = [a for a in s.uniform if shape[a] == self.b]
+    if self.b > 1 and len(axes) == 1 and not s.random:
+      return Batch(axes[0])
+    return s
 
   def _broadcast_const(self, eqn, s: Const) -> Const:
     dims = eqn.params['broadcast_dimensions']

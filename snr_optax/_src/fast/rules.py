@@ -37,6 +37,10 @@ GUARD_TOLERANCE = 1e-5
 # per-example gradients (measured by benchmarks/dense_rules.py).
 PAIR_MAX_POSITIONS = 12
 
+# Elements of per-example gradients the guarded exact recomputation holds at
+# once (2 MiB of float32).
+_EXACT_CHUNK_ELEMENTS = 1 << 19
+
 
 def _mm(a, b):
   """a^T b over the leading axis, at full precision, accumulating in a's dtype."""
@@ -102,9 +106,18 @@ def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
   if positions > PAIR_MAX_POSITIONS:
     mean_s, m2_s = materialized_dense(xs, ds, chunk)
   else:
+    u = float(jnp.finfo(dtype).eps) / 2
+    # Exact two-pass per-example gradients, a few examples at a time: only
+    # reached when the identities cannot be trusted, so kept small in memory.
+    exact_chunk = max(1, min(chunk, _EXACT_CHUNK_ELEMENTS // (
+        xs.shape[-1] * ds.shape[-1])))
+    exact = lambda: materialized_dense(xs, ds, exact_chunk)
     if positions == 1:
-      sum_sq = _mm(jnp.square(xs[:, 0]), jnp.square(ds[:, 0]))
-      sum_abs, n_terms = sum_sq, b
+      x1, d1 = xs[:, 0], ds[:, 0]
+      sum_sq = _mm(jnp.square(x1), jnp.square(d1))
+      bound = GUARD_FACTOR * u * (b ** 0.5) * sum_sq
+      one_pass = sum_sq - b * jnp.square(mean_s)
+      fallback = lambda: _centred_or_exact(x1, d1, mean_s, u, exact)
     else:
       t, s = jnp.triu_indices(positions)
       twice = jnp.where(t == s, 1.0, 2.0).astype(dtype)[None, :, None]
@@ -116,19 +129,43 @@ def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
           jnp.square(xs).reshape(-1, xs.shape[-1]),
           jnp.square(ds).reshape(-1, ds.shape[-1]))
       n_terms = b * positions * (positions + 1) // 2
-    one_pass = sum_sq - b * jnp.square(mean_s)
-    u = float(jnp.finfo(dtype).eps) / 2
-    bound = GUARD_FACTOR * u * (n_terms ** 0.5) * sum_abs
+      bound = GUARD_FACTOR * u * (n_terms ** 0.5) * sum_abs
+      one_pass = sum_sq - b * jnp.square(mean_s)
+      # The exact form also gives the mean from per-example gradients: where
+      # positions cancel within an example, the batch product loses the
+      # same digits the one-pass M2 does.
+      fallback = exact
     untrustworthy = jnp.any(bound > GUARD_TOLERANCE * one_pass)
-    # The exact form also gives the mean from per-example gradients: where
-    # positions cancel within an example, the batch product loses the same
-    # digits the one-pass M2 does.
-    mean_s, m2_s = jax.lax.cond(
-        untrustworthy, lambda: materialized_dense(xs, ds, chunk),
-        lambda: (mean_s, one_pass))
+    mean_s, m2_s = jax.lax.cond(untrustworthy, fallback,
+                                lambda: (mean_s, one_pass))
   # (sqrt(M2_s) * scale)^2: no intermediate overflows unless M2 does.
   m2 = jnp.square(jnp.sqrt(jnp.maximum(m2_s, 0)) * scale)
   return mean_s * scale, m2
+
+
+def _centred_or_exact(x, d, mean, u, exact):
+  """The centred one-pass form of a T = 1 kernel's M2, guarded in turn.
+
+  With x_i = x_bar + dx_i and a_i = x_bar dd_i + dx_i d_i (dd_i = d_i -
+  d_bar), g_i - mu = a_i - c with c = mean_i(a_i), so
+  M2 = sum_i a_i^2 - b c^2: the same one-pass identity on centred terms,
+  which cancels only where the covariance of x and d dominates its own
+  spread. Its terms are bounded by A = 2 (x_bar^2 sum dd^2 + sum dx^2 d^2);
+  where u sqrt(b) A could exceed the tolerance it is recomputed two-pass.
+  """
+  b = x.shape[0]
+  x_bar = stats_lib.batch_sum(x) / b
+  d_bar = stats_lib.batch_sum(d) / b
+  dx = x - x_bar
+  dd = d - d_bar
+  cross, c_times_b = jnp.split(_mm(dx, jnp.concatenate([dd * d, d], 1)), 2,
+                               axis=1)
+  first = jnp.outer(jnp.square(x_bar), stats_lib.batch_sum(jnp.square(dd)))
+  second = _mm(jnp.square(dx), jnp.square(d))
+  m2 = first + second + 2 * x_bar[:, None] * cross - jnp.square(c_times_b) / b
+  bound = GUARD_FACTOR * u * (b ** 0.5) * 2 * (first + second)
+  return jax.lax.cond(jnp.any(bound > GUARD_TOLERANCE * m2), exact,
+                      lambda: (mean, m2))
 
 
 def materialized_dense(x: jax.Array, d: jax.Array,
