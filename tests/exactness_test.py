@@ -38,6 +38,11 @@ from tests import model_zoo as zoo
 
 METHODS = ('auto', 'fast', 'vmap', 'microbatch')
 ENGINE = ('auto', 'fast')          # the fast engine's entry points
+# The targeted tests below run the engine, and vmap where an exact method
+# itself is at risk (numerics, transformations of the batch axis); the zoo
+# and the random models run every method and check the loop reference
+# against vmap and microbatch on each of their models.
+ENGINE_AND_VMAP = ('auto', 'fast', 'vmap')
 REFUSABLE = ('fast',)              # may raise ValueError instead of answering
 # Seeds of random models run by default (SNR_OPTAX_ZOO_SEEDS=n for more).
 N_SEEDS = int(os.environ.get('SNR_OPTAX_ZOO_SEEDS', '12'))
@@ -63,11 +68,13 @@ def _has_key(args) -> bool:
   return any(zoo.is_key(a) for a in jax.tree.leaves(args))
 
 
-def _values_close(got, want, rtol) -> bool:
-  got, want = float(got), float(want)
+def _loss_close(got, ref: zoo.Reference, rtol) -> bool:
+  """The loss equals the mean of the per-example losses, to rtol of their
+  mean magnitude (the float32 error of a mean of terms that may cancel)."""
+  got, want = float(got), ref.loss
   if np.isnan(want):
     return bool(np.isnan(got))
-  return abs(got - want) <= rtol * abs(want) + 1e-7
+  return abs(got - want) <= rtol * float(np.mean(np.abs(ref.losses)))
 
 
 class ExactTestCase(parameterized.TestCase):
@@ -115,7 +122,7 @@ class ExactTestCase(parameterized.TestCase):
       for call, (value, stats) in enumerate(result):
         value = value[0] if has_aux else value
         where = f'{method} (call {call + 1})' if calls > 1 else method
-        if not _values_close(value, ref.loss, loss_rtol):
+        if not _loss_close(value, ref, loss_rtol):
           failures.append(f'{where}: loss {float(value)!r}, want the mean of '
                           f'the per-example losses {ref.loss!r}')
         failures += [f'{where}: {e}' for e in zoo.compare_stats(
@@ -222,7 +229,7 @@ class BatchSizedAxesTest(ExactTestCase):
     batch = (zoo.normal(42, (b, b, 5, 2)), zoo.labels(43, b, 3))   # H == b
     case = (zoo.nnx_case(NNXVmapConv(nnx.Rngs(1)), batch)
             if framework == 'nnx' else zoo.linen_case(LinenVmapConv(), batch))
-    ref, _ = self.assert_exact(case, ('auto', 'fast', 'vmap'))
+    ref, _ = self.assert_exact(case, ENGINE_AND_VMAP)
     self.assert_exact(case, ENGINE, ref=ref, jit=False)   # eagerly too
 
 
@@ -316,7 +323,7 @@ class TransformedLayersTest(ExactTestCase):
     case = zoo.jit_helper() if framework == 'nnx' else _linen_jit_helper()
     loss, params, batch, _ = case
     ref = zoo.loop_reference(loss, params, batch)
-    self.assert_exact(case, ('auto', 'fast', 'vmap'), ref=ref, calls=2)
+    self.assert_exact(case, ENGINE, ref=ref, calls=2)
     loss.encode(params['enc'], batch[0])   # eagerly again in between
     self.assert_exact(case, ENGINE, ref=ref, calls=2, jit=False)
 
@@ -338,12 +345,12 @@ class TransformedLayersTest(ExactTestCase):
 
       def loss(params, batch):
         return zoo.xent(apply({'params': params}, batch[0]), batch[1])
-    self.assert_exact((loss, params, batch, ()), ('auto', 'fast', 'vmap'))
+    self.assert_exact((loss, params, batch, ()), ENGINE)
 
   def test_linen_lifted_jit(self):
     batch = (zoo.normal(48, (6, 5)), zoo.labels(49, 6, 3))
     self.assert_exact(zoo.linen_case(LinenWrapped('jit'), batch),
-                      ('auto', 'fast', 'vmap'))
+                      ENGINE)
 
   @parameterized.named_parameters(*FRAMEWORKS)
   def test_layer_under_checkpoint(self, framework):
@@ -351,12 +358,12 @@ class TransformedLayersTest(ExactTestCase):
     case = (zoo.nnx_case(NNXWrapped('checkpoint', nnx.Rngs(3)), batch)
             if framework == 'nnx'
             else zoo.linen_case(LinenWrapped('checkpoint'), batch))
-    self.assert_exact(case, ('auto', 'fast', 'vmap'))
+    self.assert_exact(case, ENGINE)
 
   def test_layer_inside_custom_vjp(self):
     batch = (zoo.normal(52, (6, 5)), zoo.labels(53, 6, 3))
     self.assert_exact(zoo.nnx_case(NNXWrapped('custom_vjp', nnx.Rngs(4)),
-                                   batch), ('auto', 'fast', 'vmap'))
+                                   batch), ENGINE)
 
   def test_linen_apply_inside_custom_vjp(self):
     dense = nn.Dense(6)
@@ -378,7 +385,7 @@ class TransformedLayersTest(ExactTestCase):
     def loss(params, batch):
       h = first(params['first'], batch[0])
       return zoo.xent(model.apply({'params': params['rest']}, h), batch[1])
-    self.assert_exact((loss, params, batch, ()), ('auto', 'fast', 'vmap'))
+    self.assert_exact((loss, params, batch, ()), ENGINE)
 
   @parameterized.named_parameters(*FRAMEWORKS)
   def test_layer_under_named_call(self, framework):
@@ -391,7 +398,7 @@ class TransformedLayersTest(ExactTestCase):
       apply = jax.named_call(model.apply, name='model')
       case = (lambda p, batch: zoo.xent(apply({'params': p}, batch[0]),
                                         batch[1]), params, batch, ())
-    self.assert_exact(case, ('auto', 'fast', 'vmap'))
+    self.assert_exact(case, ENGINE)
 
 
 # ---------------------------------------------------------------------------
@@ -433,13 +440,13 @@ class LayerVariantsTest(ExactTestCase):
     # what a plain dense rule assumes (M2 four times).
     self.assert_exact(_odd_case(framework,
                                 dot_general=zoo.twice_dot_general),
-                      ('auto', 'fast', 'vmap'))
+                      ENGINE)
 
   @parameterized.named_parameters(*FRAMEWORKS)
   def test_precision_highest(self, framework):
     self.assert_exact(
         _odd_case(framework, precision=jax.lax.Precision.HIGHEST),
-        ('auto', 'fast', 'vmap'))
+        ENGINE)
 
   @parameterized.named_parameters(*FRAMEWORKS)
   def test_bfloat16_compute(self, framework):
@@ -448,7 +455,7 @@ class LayerVariantsTest(ExactTestCase):
     # (relative 2^-8), whether taken one example at a time or in a batch, so
     # delta (the per-example relative error allowed) is 1e-2 and rtol 2e-2.
     self.assert_exact(_odd_case(framework, dtype=jnp.bfloat16),
-                      ('auto', 'fast', 'vmap'), rtol=2e-2, delta=1e-2,
+                      ENGINE_AND_VMAP, rtol=2e-2, delta=1e-2,
                       loss_rtol=1e-2)
 
 
@@ -504,7 +511,7 @@ class OutOfRangeTokensTest(ExactTestCase):
         ref.sum_sq_dev)[0] if 'embedding' in jax.tree_util.keystr(p)]
     self.assertLen(table, 1)
     self.assertTrue(np.all(np.isfinite(table[0])))   # the test's premise
-    self.assert_exact(case, ('auto', 'fast', 'vmap'), ref=ref)
+    self.assert_exact(case, ENGINE, ref=ref)
 
 
 # ---------------------------------------------------------------------------
@@ -535,7 +542,7 @@ class NumericsTest(ExactTestCase):
     case = (zoo.nnx_case(nnx.Linear(width, 1, rngs=nnx.Rngs(8)), batch,
                          loss=dpo) if framework == 'nnx'
             else zoo.linen_case(nn.Dense(1), batch, loss=dpo))
-    self.assert_exact(case, ('auto', 'fast', 'vmap'), delta=2e-4)
+    self.assert_exact(case, ENGINE_AND_VMAP, delta=2e-4)
 
   @parameterized.named_parameters(
       ('nnx_1e20', 'nnx', 1e20, 1e-22), ('nnx_1e2', 'nnx', 1e2, 1e-20),
@@ -554,7 +561,7 @@ class NumericsTest(ExactTestCase):
     ref = zoo.loop_reference(*case[:3])
     for leaf in jax.tree.leaves((ref.mean, ref.sum_sq_dev)):
       self.assertTrue(np.all(np.isfinite(leaf)) and np.any(leaf != 0))
-    _, results = self.assert_exact(case, ('auto', 'fast', 'vmap'), ref=ref)
+    _, results = self.assert_exact(case, ENGINE_AND_VMAP, ref=ref)
     for method, result in results.items():
       if isinstance(result, list):
         for leaf in jax.tree.leaves(result[0][1]):
@@ -598,8 +605,10 @@ class NumericsTest(ExactTestCase):
                                 batch, loss=_linear_loss))
     ref = zoo.loop_reference(*case[:3])
     self.assertGreater(float(np.min(jax.tree.leaves(ref.sum_sq_dev)[0])), 0)
-    self.assert_exact(case, ('auto', 'fast', 'vmap'), delta=2.0 ** -23,
-                      loss_rtol=1e-3)
+    # The mean may be the batch gradient as jax.grad returns it, rounded to
+    # bfloat16 (2^-9 relative): rtol 2^-8 for it, 1e-4 for M2.
+    self.assert_exact(case, ENGINE_AND_VMAP, rtol=2.0 ** -8, rtol_m2=1e-4,
+                      delta=2.0 ** -23, loss_rtol=1e-3)
 
 
 # ---------------------------------------------------------------------------
@@ -728,7 +737,7 @@ class ReductionTest(ExactTestCase):
           jax.block_until_ready(_stats_fn(loss, method, 6)(params, batch))
 
   def test_mean_over_tokens(self):
-    self.assert_exact(zoo.token_mean(), ('auto', 'fast', 'vmap'))
+    self.assert_exact(zoo.token_mean(), ENGINE)
 
   def test_sum_of_two_means(self):
     b = 6
@@ -739,13 +748,13 @@ class ReductionTest(ExactTestCase):
       (logits, pred), (y, t) = outputs, targets
       return zoo.xent(logits, y) + 0.5 * jnp.mean((pred - t) ** 2)
     self.assert_exact(zoo.nnx_case(TwoHeads(nnx.Rngs(14)), batch, loss=loss),
-                      ('auto', 'fast', 'vmap'))
+                      ENGINE)
 
   @parameterized.named_parameters(*FRAMEWORKS)
   def test_mean_plus_l2_penalty(self, framework):
     case = _reduction_case(framework,
                            lambda p, l, w: jnp.mean(l) + 1e-2 * _l2(p))
-    self.assert_exact(case, ('auto', 'fast', 'vmap'))
+    self.assert_exact(case, ENGINE)
 
 
 # ---------------------------------------------------------------------------
@@ -764,7 +773,8 @@ class LinenKeywordInput(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    return nn.Dense(3)(inputs=jnp.tanh(nn.Dense(4)(x)))
+    h = jnp.tanh(nn.Dense(4)(x))        # Dense_0
+    return nn.Dense(3)(inputs=h)        # Dense_1, its input by keyword
 
 
 class PlanTest(parameterized.TestCase):
@@ -815,13 +825,13 @@ class PlanExactnessTest(ExactTestCase):
                       batch[1])
 
     batch = (zoo.normal(80, (5, 4)), zoo.labels(81, 5, 3))
-    self.assert_exact((loss, params, batch, (1.5,)), ('auto', 'fast', 'vmap'),
+    self.assert_exact((loss, params, batch, (1.5,)), ENGINE,
                       argnums=(0, 2))
 
   def test_linen_keyword_input(self):
     batch = (zoo.normal(82, (5, 6)), zoo.labels(83, 5, 3))
     self.assert_exact(zoo.linen_case(LinenKeywordInput(), batch),
-                      ('auto', 'fast', 'vmap'))
+                      ENGINE)
 
 
 # ---------------------------------------------------------------------------

@@ -22,15 +22,17 @@ from snr_optax._src import stats as stats_lib
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 # The one-pass identity M2 = sum_i g_i^2 - b mu^2 loses accuracy to rounding
-# in proportion to the absolute size of its terms, S_abs, not to M2. The
-# rounding error of the products, of the sums over n terms and of the mean
-# (itself a sum over the batch) is bounded, in the probabilistic sense of
-# Higham and Mary (2019), by about GUARD_FACTOR * u * sqrt(n) * S_abs with u
-# the unit roundoff of the compute dtype. Where that could exceed
+# in proportion to the size of its terms, not to M2. In the probabilistic
+# model of Higham and Mary (2019), summing n terms in a dtype of unit
+# roundoff u errs by about u sqrt(n) times their absolute sum, so the
+# identity errs by about GUARD_FACTOR * u * (sqrt(b) sum_i g_i^2 + T^2
+# sum_{i,t} x_it^2 d_it^2): the first term is the sum over the examples and
+# the mean (itself a sum over them), the second bounds the cancellation of T
+# positions within an example (T = 1: none). Where that could exceed
 # GUARD_TOLERANCE of M2 for some coordinate of a layer, the layer is
-# recomputed exactly (two-pass over per-example gradients) under lax.cond.
+# recomputed by a form that does not cancel, under lax.cond.
 GUARD_FACTOR = 4.0
-GUARD_TOLERANCE = 1e-5
+GUARD_TOLERANCE = 1e-4
 
 # Up to this many positions per example the position-pair identity is used
 # for a dense kernel shared across positions; beyond it, chunked
@@ -125,11 +127,10 @@ def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
       pairs_d = (twice * ds[:, t] * ds[:, s]).reshape(-1, ds.shape[-1])
       sum_sq = _mm(pairs_x, pairs_d)
       # sum_i (sum_t |x_it d_it|)^2 <= T sum_{i,t} x_it^2 d_it^2
-      sum_abs = positions * _mm(
+      within = positions * positions * _mm(
           jnp.square(xs).reshape(-1, xs.shape[-1]),
           jnp.square(ds).reshape(-1, ds.shape[-1]))
-      n_terms = b * positions * (positions + 1) // 2
-      bound = GUARD_FACTOR * u * (n_terms ** 0.5) * sum_abs
+      bound = GUARD_FACTOR * u * ((b ** 0.5) * sum_sq + within)
       one_pass = sum_sq - b * jnp.square(mean_s)
       # The exact form also gives the mean from per-example gradients: where
       # positions cancel within an example, the batch product loses the
