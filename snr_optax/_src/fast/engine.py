@@ -222,7 +222,14 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   # of the batch call divided by b.
   one_rest = [jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype) if is_b
               else x for x, is_b in zip(rest_flat, batch_leaf)]
-  closed_1, _ = _trace(ordinary, flat, one_rest)
+  try:
+    closed_1, _ = _trace(ordinary, flat, one_rest)
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    raise ValueError(
+        'Per-example gradients are gradients of the loss on one-example '
+        'batches, but the loss cannot be traced on a batch of size 1: '
+        f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+    ) from None
   analysis_1 = program.analyse(closed_1, states, 1, lambda eqn: None)
   refuse = program.mean_check(ordinary_analysis.outputs[0],
                               analysis_1.outputs[0], batch_size)

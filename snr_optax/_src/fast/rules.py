@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from snr_optax._src import stats as stats_lib
 
@@ -26,9 +27,9 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 # model of Higham and Mary (2019), summing n terms in a dtype of unit
 # roundoff u errs by about u sqrt(n) times their absolute sum, so the
 # identity errs by about GUARD_FACTOR * u * (sqrt(b) sum_i g_i^2 + T^2
-# sum_{i,t} x_it^2 d_it^2): the first term is the sum over the examples and
-# the mean (itself a sum over them), the second bounds the cancellation of T
-# positions within an example (T = 1: none). Where that could exceed
+# sum_{i,t} x_it^2 d_it^2): the first term is the sum over the
+# examples and the mean (itself a sum over them), the second bounds the
+# cancellation of T positions within an example (T = 1: none). Where that could exceed
 # GUARD_TOLERANCE of M2 for some coordinate of a layer, the layer is
 # recomputed by a form that does not cancel, under lax.cond.
 GUARD_FACTOR = 4.0
@@ -86,62 +87,82 @@ def dense_kernel_stats(x: jax.Array, d: jax.Array, mean: jax.Array | None,
     product) and reduced two-pass (``materialized_dense``).
 
   Squares are formed of x and d scaled per column by powers of two
-  (``power_of_two_scale``), so they neither overflow nor underflow while
-  the per-example gradients are representable, and M2 is scaled back at the
-  end. The one-pass forms are guarded: where their rounding error bound
+  (``power_of_two_scale``) where some column is far from 1, so they neither
+  overflow nor underflow while the per-example gradients are representable,
+  and M2 is scaled back at the end. The one-pass forms are guarded: where their rounding error bound
   (see ``GUARD_FACTOR``) could exceed ``GUARD_TOLERANCE`` of M2 for some
   coordinate, the layer is recomputed two-pass.
   """
-  b, positions = x.shape[0], x.shape[1]
   dtype = compute_dtype(x, d)
   x = x.astype(dtype)
   d = d.astype(dtype)
   sx = power_of_two_scale(x, (0, 1))
   sd = power_of_two_scale(d, (0, 1))
-  xs, ds = x / sx, d / sd
-  scale = jnp.outer(sx, sd)
+  # Scaling costs passes over [n_in, n_out]: skip it where no column is far
+  # enough from 1 for a product of squares to leave the normal range.
+  safe = (jnp.all((sx >= _SAFE_LOW) & (sx <= _SAFE_HIGH))
+          & jnp.all((sd >= _SAFE_LOW) & (sd <= _SAFE_HIGH)))
+  return jax.lax.cond(
+      safe, lambda: _dense_kernel_stats(x, d, mean, chunk),
+      lambda: _dense_kernel_stats(x, d, mean, chunk, sx, sd))
+
+
+# Columns whose largest |value| lies in [2^-30, 2^30] have products of
+# squares within 2^+-120, inside float32's normal range: no scaling needed.
+_SAFE_LOW, _SAFE_HIGH = 2.0 ** -30, 2.0 ** 30
+
+
+def _dense_kernel_stats(x, d, mean, chunk, sx=None, sd=None):
+  """``dense_kernel_stats``, with x and d divided by sx and sd if given."""
+  b, positions = x.shape[0], x.shape[1]
+  dtype = x.dtype
+  if sx is not None:
+    x, d = x * (1 / sx), d * (1 / sd)   # powers of two: exact
+    if mean is not None:
+      mean = mean.astype(dtype) * (1 / sx)[:, None] * (1 / sd)[None, :]
   if mean is None:
-    mean_s = _mm(xs.reshape(-1, xs.shape[-1]), ds.reshape(-1, ds.shape[-1])
-                 ) / b
-  else:
-    mean_s = mean.astype(dtype) / scale
+    mean = _mm(x.reshape(-1, x.shape[-1]), d.reshape(-1, d.shape[-1])) / b
+  mean = mean.astype(dtype)
   if positions > PAIR_MAX_POSITIONS:
-    mean_s, m2_s = materialized_dense(xs, ds, chunk)
+    mean, m2 = materialized_dense(x, d, chunk)
   else:
     u = float(jnp.finfo(dtype).eps) / 2
     # Exact two-pass per-example gradients, a few examples at a time: only
     # reached when the identities cannot be trusted, so kept small in memory.
     exact_chunk = max(1, min(chunk, _EXACT_CHUNK_ELEMENTS // (
-        xs.shape[-1] * ds.shape[-1])))
-    exact = lambda: materialized_dense(xs, ds, exact_chunk)
+        x.shape[-1] * d.shape[-1])))
+    exact = lambda: materialized_dense(x, d, exact_chunk)
     if positions == 1:
-      x1, d1 = xs[:, 0], ds[:, 0]
+      x1, d1 = x[:, 0], d[:, 0]
       sum_sq = _mm(jnp.square(x1), jnp.square(d1))
       bound = GUARD_FACTOR * u * (b ** 0.5) * sum_sq
-      one_pass = sum_sq - b * jnp.square(mean_s)
-      fallback = lambda: _centred_or_exact(x1, d1, mean_s, u, exact)
+      fallback = lambda: _centred_or_exact(x1, d1, mean, u, exact)
     else:
-      t, s = jnp.triu_indices(positions)
-      twice = jnp.where(t == s, 1.0, 2.0).astype(dtype)[None, :, None]
-      pairs_x = (xs[:, t] * xs[:, s]).reshape(-1, xs.shape[-1])
-      pairs_d = (twice * ds[:, t] * ds[:, s]).reshape(-1, ds.shape[-1])
+      t, s = np.triu_indices(positions)
+      twice = jnp.asarray(np.where(t == s, 1.0, 2.0), dtype)[None, :, None]
+      pairs_x = (x[:, t] * x[:, s]).reshape(-1, x.shape[-1])
+      pairs_d = (twice * d[:, t] * d[:, s]).reshape(-1, d.shape[-1])
       sum_sq = _mm(pairs_x, pairs_d)
-      # sum_i (sum_t |x_it d_it|)^2 <= T sum_{i,t} x_it^2 d_it^2
+      # Cancellation within example i: its pair terms sum in absolute value
+      # to (sum_t |x_it d_it|)^2 <= T sum_t x_it^2 d_it^2.
       within = positions * positions * _mm(
-          jnp.square(xs).reshape(-1, xs.shape[-1]),
-          jnp.square(ds).reshape(-1, ds.shape[-1]))
+          jnp.square(x).reshape(-1, x.shape[-1]),
+          jnp.square(d).reshape(-1, d.shape[-1]))
       bound = GUARD_FACTOR * u * ((b ** 0.5) * sum_sq + within)
-      one_pass = sum_sq - b * jnp.square(mean_s)
       # The exact form also gives the mean from per-example gradients: where
       # positions cancel within an example, the batch product loses the
       # same digits the one-pass M2 does.
       fallback = exact
+    one_pass = sum_sq - b * jnp.square(mean)
     untrustworthy = jnp.any(bound > GUARD_TOLERANCE * one_pass)
-    mean_s, m2_s = jax.lax.cond(untrustworthy, fallback,
-                                lambda: (mean_s, one_pass))
-  # (sqrt(M2_s) * scale)^2: no intermediate overflows unless M2 does.
-  m2 = jnp.square(jnp.sqrt(jnp.maximum(m2_s, 0)) * scale)
-  return mean_s * scale, m2
+    mean, m2 = jax.lax.cond(untrustworthy, fallback,
+                            lambda: (mean, one_pass))
+  m2 = jnp.maximum(m2, 0)
+  if sx is not None:
+    # (M2 f) f: no intermediate overflows unless M2 itself does.
+    f = sx[:, None] * sd[None, :]
+    mean, m2 = mean * f, (m2 * f) * f
+  return mean, m2
 
 
 def _centred_or_exact(x, d, mean, u, exact):
