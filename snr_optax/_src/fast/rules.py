@@ -129,6 +129,9 @@ def _dense_kernel_stats(x, d, mean, chunk, sx=None, sd=None):
     u = float(jnp.finfo(dtype).eps) / 2
     # Exact two-pass per-example gradients, a few examples at a time: only
     # reached when the identities cannot be trusted, so kept small in memory.
+    # It also gives the mean from per-example gradients: where positions
+    # cancel within an example, the batch product loses the digits the
+    # one-pass M2 does.
     exact_chunk = max(1, min(chunk, _EXACT_CHUNK_ELEMENTS // (
         x.shape[-1] * d.shape[-1])))
     exact = lambda: materialized_dense(x, d, exact_chunk)
@@ -143,16 +146,15 @@ def _dense_kernel_stats(x, d, mean, chunk, sx=None, sd=None):
       pairs_x = (x[:, t] * x[:, s]).reshape(-1, x.shape[-1])
       pairs_d = (twice * d[:, t] * d[:, s]).reshape(-1, d.shape[-1])
       sum_sq = _mm(pairs_x, pairs_d)
+      fallback = lambda: _within_or_exact(x, d, mean, one_pass, sum_sq, u,
+                                          exact)
       # Cancellation within example i: its pair terms sum in absolute value
-      # to (sum_t |x_it d_it|)^2 <= T sum_t x_it^2 d_it^2.
-      within = positions * positions * _mm(
-          jnp.square(x).reshape(-1, x.shape[-1]),
-          jnp.square(d).reshape(-1, d.shape[-1]))
+      # to (sum_t |x_it d_it|)^2 <= (sum_t x_it^2)(sum_t d_it^2), a product
+      # over b rows (the pairs take b T (T + 1) / 2); where that bound is
+      # too loose to pass, a tighter one is tried before the exact form.
+      within = positions * _mm(jnp.sum(jnp.square(x), 1),
+                               jnp.sum(jnp.square(d), 1))
       bound = GUARD_FACTOR * u * ((b ** 0.5) * sum_sq + within)
-      # The exact form also gives the mean from per-example gradients: where
-      # positions cancel within an example, the batch product loses the
-      # same digits the one-pass M2 does.
-      fallback = exact
     one_pass = sum_sq - b * jnp.square(mean)
     untrustworthy = jnp.any(bound > GUARD_TOLERANCE * one_pass)
     mean, m2 = jax.lax.cond(untrustworthy, fallback,
@@ -163,6 +165,17 @@ def _dense_kernel_stats(x, d, mean, chunk, sx=None, sd=None):
     f = sx[:, None] * sd[None, :]
     mean, m2 = mean * f, (m2 * f) * f
   return mean, m2
+
+
+def _within_or_exact(x, d, mean, one_pass, sum_sq, u, exact):
+  """The pair identity's guard with (sum_t |x d|)^2 <= T sum_t x^2 d^2."""
+  b, positions = x.shape[0], x.shape[1]
+  within = positions * positions * _mm(
+      jnp.square(x).reshape(-1, x.shape[-1]),
+      jnp.square(d).reshape(-1, d.shape[-1]))
+  bound = GUARD_FACTOR * u * ((b ** 0.5) * sum_sq + within)
+  return jax.lax.cond(jnp.any(bound > GUARD_TOLERANCE * one_pass), exact,
+                      lambda: (mean, one_pass))
 
 
 def _centred_or_exact(x, d, mean, u, exact):
