@@ -875,6 +875,18 @@ def match_dense(jaxpr, n_params: int) -> DenseMatch | None:
   return DenseMatch(kernel, bias, final[-1] if final[0] == 'out' else final[2])
 
 
+def _gathers_rows(eqn) -> bool:
+  """A gather of whole rows of a [V, D] operand, one row per index."""
+  dn = eqn.params['dimension_numbers']
+  shape = _shape(eqn.invars[0])
+  out_rank = len(_shape(eqn.outvars[0]))
+  return (len(shape) == 2 and tuple(dn.start_index_map) == (0,)
+          and tuple(dn.collapsed_slice_dims) == (0,)
+          and tuple(dn.offset_dims) == (out_rank - 1,)
+          and not tuple(dn.operand_batching_dims)
+          and tuple(eqn.params['slice_sizes']) == (1, shape[1]))
+
+
 def is_lookup(jaxpr, n_params: int, table_max: int) -> bool:
   """The call's output is rows of its one parameter gathered by its input.
 
@@ -907,7 +919,7 @@ def is_lookup(jaxpr, n_params: int, table_max: int) -> bool:
             2 ** (jnp.finfo(new).nmant + 1) < table_max):
           return None
         tainted.add(eqn.outvars[0])
-      elif name == 'gather' and hit == [0]:
+      elif name == 'gather' and hit == [0] and _gathers_rows(eqn):
         tainted.add(eqn.outvars[0])
       else:
         return None
