@@ -107,8 +107,8 @@ def loop_reference(loss_fn, params, batch, *args, argnums=0, has_aux=False,
 
 
 def compare_stats(got, ref: Reference, *, rtol: float = 1e-4,
-                  rtol_m2: float | None = None,
-                  delta: float = 1e-5) -> list[str]:
+                  rtol_m2: float | None = None, delta: float = 1e-5,
+                  atol_mean: float = 0.0) -> list[str]:
   """Where ``got`` (a GradStats) and ``ref`` differ; [] when they agree.
 
   ``delta`` is the relative rounding error allowed in each per-example
@@ -120,10 +120,12 @@ def compare_stats(got, ref: Reference, *, rtol: float = 1e-4,
     mean: rtol |mu| + delta sqrt(S2 / b)
     M2:   rtol M2  + 2 delta sqrt(M2 S2) + delta^2 S2
 
-  (``rtol_m2``, default ``rtol``, in place of rtol for M2) plus 1e-6 of
-  the leaf's largest value and 1e-7 of the largest of all leaves (a leaf whose exact value is 0 holds only rounding noise). A
-  one-pass E[g^2] - E[g]^2 in float32 loses ~1e-7 S2 of M2, which this
-  tolerance rejects wherever |mu| / sigma exceeds ~1e3 (for delta 1e-5).
+  (``rtol_m2``, default ``rtol``, in place of rtol for M2), plus 1e-6 of
+  the leaf's largest value and 1e-7 of the largest of all leaves (a leaf
+  whose exact value is 0 holds only rounding noise), plus ``atol_mean`` for
+  the mean. A one-pass E[g^2] - E[g]^2 in float32 loses ~1e-7 S2 of M2,
+  which this tolerance rejects wherever |mu| / sigma exceeds ~1e3 (for
+  delta 1e-5).
   """
   errors = []
   if int(got.count) != ref.count:
@@ -148,7 +150,8 @@ def compare_stats(got, ref: Reference, *, rtol: float = 1e-4,
         continue
       atol = 1e-6 * float(np.max(np.abs(w), initial=0)) + 1e-7 * scale
       if name == 'mean':
-        tol = rtol * np.abs(w) + delta * np.sqrt(s2 / ref.count) + atol
+        tol = (rtol * np.abs(w) + delta * np.sqrt(s2 / ref.count) + atol
+               + atol_mean)
       else:
         tol = ((rtol if rtol_m2 is None else rtol_m2) * np.abs(w)
                + 2 * delta * np.sqrt(np.abs(w) * s2) + delta ** 2 * s2

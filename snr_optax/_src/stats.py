@@ -93,7 +93,16 @@ def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
   g = g.astype(accumulation_dtype(g.dtype))
   b = g.shape[0]
   mean = batch_sum(g) / b
-  sum_sq_dev = batch_sum(jnp.square(g - mean))
+  deviation = g - mean
+  # Squares of deviations scaled by a power of two near the largest lie in
+  # [0, 1]: they neither overflow nor fall below the normal range (which
+  # XLA flushes to zero on CPU) while the deviations are representable.
+  big = jnp.max(jnp.abs(deviation))
+  ok = jnp.isfinite(big) & (big > 0)
+  scale = jnp.where(ok, jnp.ldexp(jnp.ones_like(big),
+                                  jnp.frexp(jnp.where(ok, big, 1))[1]), 1)
+  sum_sq_dev = (batch_sum(jnp.square(deviation * (1 / scale))) * scale
+                ) * scale
   return mean, sum_sq_dev
 
 

@@ -119,8 +119,9 @@ def _inside_layer_fn():
 class Discover:
   """Wraps every tappable recognised call as a named ``jit`` call."""
 
-  def __init__(self):
+  def __init__(self, refuse_mixing: bool = True):
     self.calls: list[LayerCall] = []
+    self.refuse_mixing = refuse_mixing
 
   def handle(self, kind, module, framework, args, kwargs, call_original):
     params, make_layer_fn = (_linen_params if framework == 'linen'
@@ -220,11 +221,11 @@ def _nnx_params(module):
   return params, make_layer_fn
 
 
-def _mixing_check(module, kwargs):
+def _mixing_check(session, module, kwargs):
   use_running_average = kwargs.get('use_running_average')
   if use_running_average is None:
     use_running_average = getattr(module, 'use_running_average', None)
-  if not use_running_average:
+  if not use_running_average and session.refuse_mixing:
     raise ValueError(
         f'{type(module).__name__} in training mode normalises with the '
         'statistics of the whole batch, so the loss is not a mean of '
@@ -243,7 +244,7 @@ def _dispatch(module, framework, args, kwargs, call_original):
   if kind is None:
     return call_original()
   if kind == MIXING:
-    _mixing_check(module, kwargs)
+    _mixing_check(session, module, kwargs)
     return call_original()
   return session.handle(kind, module, framework, args, kwargs, call_original)
 

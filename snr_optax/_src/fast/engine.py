@@ -151,6 +151,7 @@ class Traced:
   key_mask: tuple[bool, ...]     # over the leaves of the extra arguments
   per_example_keys: bool         # the program is the vmap over examples
   analysis: program.Analysis
+  unverified: str = ''           # why the loss is not known to be a mean
 
 
 def _extra_key_mask(call_args, argnums, raw_keys: set[int]) -> tuple[bool, ...]:
@@ -183,7 +184,8 @@ def _trace(fn, *args):
 
 
 def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
-               has_aux: bool, batch_size: int) -> tuple[Traced, str, str]:
+               has_aux: bool, batch_size: int, *, fast: bool = True
+               ) -> tuple[Traced, str, str]:
   """Traces the loss; returns it and why it is refused ('' if it is not).
 
   The second string is a definite reason to refuse any method (not a mean,
@@ -204,7 +206,7 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
     out = loss_fn(*args_of(leaves, rest_leaves))
     return out if has_aux else (out, None)
 
-  with capture.active(capture.Discover()):
+  with capture.active(capture.Discover(refuse_mixing=fast)):
     closed, out_treedef = _trace(ordinary, flat, rest_flat)
   owners = _rest_leaf_owner(call_args, argnums)
   batch_leaf = [n == 1 for n, _ in owners]
@@ -218,39 +220,37 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   ordinary_analysis = program.analyse(closed, states, batch_size,
                                       capture.tap_name)
 
-  # The same loss on a one-example batch: its batch reductions must be those
-  # of the batch call divided by b.
-  one_rest = [jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype) if is_b
-              else x for x, is_b in zip(rest_flat, batch_leaf)]
+  # The same loss at another batch size: its sums over the examples must
+  # scale as 1/b for it to be a mean of per-example losses.
+  other = batch_size + 1
+  other_rest = [jax.ShapeDtypeStruct((other,) + x.shape[1:], x.dtype) if is_b
+                else x for x, is_b in zip(rest_flat, batch_leaf)]
   try:
-    closed_1, _ = _trace(ordinary, flat, one_rest)
+    closed_c, _ = _trace(ordinary, flat, other_rest)
+    loss_c = program.analyse(closed_c, states, other,
+                             lambda eqn: None).outputs[0]
   except Exception as e:  # pylint: disable=broad-exception-caught
-    raise ValueError(
-        'Per-example gradients are gradients of the loss on one-example '
-        'batches, but the loss cannot be traced on a batch of size 1: '
-        f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
-    ) from None
-  analysis_1 = program.analyse(closed_1, states, 1, lambda eqn: None)
-  refuse = program.mean_check(ordinary_analysis.outputs[0],
-                              analysis_1.outputs[0], batch_size)
-  if not refuse and isinstance(ordinary_analysis.outputs[0], program.Mixed) \
-      and ordinary_analysis.outputs[0].not_mean:
-    refuse = ordinary_analysis.outputs[0].reason
-  if refuse:
+    loss_c = program.Unknown(f'it cannot be traced at batch size {other} '
+                             f'({type(e).__name__})')
+  verdict, why = program.mean_check(ordinary_analysis.outputs[0], loss_c,
+                                    batch_size, other)
+  refuse = ''
+  if verdict == program.NOT_MEAN:
     refuse = f'the loss is not the mean over the batch of per-example ' \
-             f'losses: {refuse}'
+             f'losses: {why}'
   elif ordinary_analysis.random_aligned and not any(key_mask):
     refuse = (f'the loss draws {ordinary_analysis.random_aligned[0]}: every '
               'example would share it. Pass the PRNG key as an argument of '
               'the loss, loss(params, batch, key); example i then gets '
               'fold_in(key, i)')
+  unverified = why if verdict == program.UNVERIFIED else ''
   loss_state = ordinary_analysis.outputs[0]
   mixing = loss_state.reason if isinstance(loss_state, program.Mixed) else ''
 
   if not any(key_mask):
     return Traced(closed, n, leaf_treedef, rest_treedef, out_treedef,
-                  batch_size, key_mask, False, ordinary_analysis), refuse, \
-        mixing
+                  batch_size, key_mask, False, ordinary_analysis,
+                  unverified), refuse, mixing
 
   def per_example(leaves, rest_leaves, indices):
     args = args_of(leaves, rest_leaves)
@@ -299,12 +299,18 @@ def _site_of(traced: Traced, tap: program.TapSite) -> tuple[Site | None, str]:
   x_var = tap.eqn.invars[n_params]
   site = Site(tap.path, call, tap.eqn, x_state.axis, y_state.axis,
               capture.MATERIALIZE)
-  if call.kind == capture.DENSE:
+  # A parameter narrower than float32 (bfloat16) has per-example gradients
+  # rounded to its dtype (jax.grad's); the identities form them unrounded,
+  # so such layers take the layer's own per-example VJP, which rounds alike.
+  narrow = any(jnp.finfo(v.aval.dtype).bits < 32
+               for v in tap.eqn.invars[:n_params]
+               if jnp.issubdtype(v.aval.dtype, jnp.floating))
+  if call.kind == capture.DENSE and not narrow:
     match = program.match_dense(inner, n_params)
     if match is not None:
       site.rule, site.dense = capture.DENSE, match
       return site, ''
-  if call.kind == capture.EMBED:
+  if call.kind == capture.EMBED and not narrow:
     table = tap.eqn.invars[0].aval
     vocab = table.shape[0] if len(table.shape) == 2 else 0
     holds = jnp.issubdtype(table.dtype, jnp.floating) and (
@@ -369,6 +375,12 @@ def _fallback_reason(reads: list[program.Read], bad_sites: dict) -> str:
 def build_plan(traced: Traced, argnums, diff) -> Plan:
   """Decides each differentiated leaf's route from the traced program."""
   paths = _leaf_paths(diff, argnums)
+  if traced.unverified and not traced.per_example_keys:
+    leaves = [LeafPlan(p, FALLBACK, reason='the loss could not be verified '
+                       'to be a mean of per-example losses, which the '
+                       f'layer identities need ({traced.unverified})')
+              for p in paths]
+    return Plan(leaves, {}, traced)
   loss_state = traced.analysis.outputs[0]
   if not isinstance(loss_state, (program.Total, program.Const)):
     why = getattr(loss_state, 'reason', 'the loss has an example axis')
@@ -409,7 +421,7 @@ def check_loss(loss_fn, call_args, argnums, has_aux, batch_size, *,
                fast: bool) -> tuple[Traced, str]:
   """Traces the loss and raises for what no method can give exactly."""
   traced, refuse, mixing = trace_loss(loss_fn, call_args, argnums, has_aux,
-                                      batch_size)
+                                      batch_size, fast=fast)
   if refuse:
     raise ValueError(f'Cannot compute per-example gradient statistics: '
                      f'{refuse}.')

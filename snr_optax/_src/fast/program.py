@@ -656,27 +656,44 @@ def analyse(closed_jaxpr, in_states: Sequence[State], batch_size: int,
   return Analysis(outs, analyser.taps, analyser.random_aligned)
 
 
-def mean_check(total_b: State, total_1: State, batch_size: int) -> str:
-  """'' if the loss is (1/b) sum_i loss(example i), else why not.
+MEAN, NOT_MEAN, UNVERIFIED = 'mean', 'not mean', 'unverified'
 
-  ``total_b`` and ``total_1`` are the loss's states traced at batch sizes b
-  and 1; a mean of per-example losses has every term's scale at b equal to
-  its scale at 1 divided by b.
+
+def mean_check(loss_b: State, loss_c: State, b: int, c: int
+               ) -> tuple[str, str]:
+  """Whether the loss is (1/b) sum_i l(example i): (verdict, why).
+
+  ``loss_b`` and ``loss_c`` are the loss's states traced at batch sizes b
+  and c (both >= 2, so the example axis can be followed at both). A mean of
+  per-example losses has, term by term, a scale s with s * b the same at
+  every batch size; so does a loss that adds batch-independent terms (a
+  penalty on the parameters). The verdict is ``MEAN``, ``NOT_MEAN`` (a sum
+  over the batch, a weighted mean, a batch statistic) or ``UNVERIFIED``
+  (the example axis could not be followed to the loss).
   """
-  if not isinstance(total_b, Total) or not isinstance(total_1, Total):
-    return ''
-  if len(total_b.terms) != len(total_1.terms):
-    return ('it traces to a different number of sums over the examples at '
-            f'batch size {batch_size} and at batch size 1')
-  for (_, cb, ob), (_, c1, o1) in zip(total_b.terms, total_1.terms):
-    if ob != o1 or not math.isclose(cb * batch_size, c1, rel_tol=1e-5,
-                                    abs_tol=0.0):
-      if math.isclose(cb, c1, rel_tol=1e-5):
-        return ('it sums over the examples (scale 1 at every batch size), '
-                'e.g. jnp.sum; use jnp.mean or divide by the batch size')
-      return (f'a sum over the examples is scaled by {cb:.6g} at batch size '
-              f'{batch_size} but by {c1:.6g} at batch size 1, not 1/b of it')
-  return ''
+  for state in (loss_b, loss_c):
+    if isinstance(state, Mixed) and state.not_mean:
+      return NOT_MEAN, state.reason
+  if isinstance(loss_b, Const) and isinstance(loss_c, Const):
+    return MEAN, ''   # the loss does not depend on the batch at all
+  if not isinstance(loss_b, Total) or not isinstance(loss_c, Total):
+    why = next((s.reason for s in (loss_b, loss_c)
+                if isinstance(s, (Mixed, Unknown))), 'it has an example axis')
+    return UNVERIFIED, why
+  if len(loss_b.terms) != len(loss_c.terms):
+    return UNVERIFIED, ('it traces to a different number of sums over the '
+                        f'examples at batch sizes {b} and {c}')
+  for (_, sb, ob), (_, sc, oc) in zip(loss_b.terms, loss_c.terms):
+    if ob != oc:
+      return UNVERIFIED, 'its sums over the examples are scaled differently'
+    if not math.isclose(sb * b, sc * c, rel_tol=1e-5):
+      if math.isclose(sb, sc, rel_tol=1e-5):
+        return NOT_MEAN, ('it sums over the examples (the same scale at '
+                          'every batch size), e.g. jnp.sum; use jnp.mean or '
+                          'divide by the batch size')
+      return NOT_MEAN, (f'a sum over the examples is scaled by {sb:.6g} at '
+                        f'batch size {b} and by {sc:.6g} at {c}, not as 1/b')
+  return MEAN, ''
 
 
 # --------------------------------------------------------------------------
