@@ -11,6 +11,7 @@ BackPACK are installed, their plain Adam and ``Variance`` + mask steps on
 the same MLP are timed too (``benchmarks/torch_backpack.py``).
 
   python benchmarks/step_time.py --json benchmarks/results/step_time.json
+  python benchmarks/step_time.py --markdown_from benchmarks/results/step_time.json
 """
 
 from __future__ import annotations
@@ -224,6 +225,43 @@ def torch_reference(args):
   return torch_backpack.run(batch_size=256, steps=args.torch_steps)
 
 
+_LABELS = {
+    'adam': '`jax.grad` + `optax.adam`',
+    'adamw': '`optax.adamw`',
+    'streaming_snr_adamw': '`streaming_snr_adamw`',
+    'snr_adam_fast': '**`snr_adam`, fast statistics**',
+    'snr_adam_microbatch': '`snr_adam`, microbatch',
+    'snr_adam_vmap': '`snr_adam`, vmap',
+    'naive_vmap': 'textbook: `vmap(grad)`, `jnp.mean`/`jnp.var`, mask, Adam',
+}
+
+
+def markdown_table(report) -> str:
+  """The README's step-time table, from a ``--json`` report."""
+  lines = ['| model | step | ms/step | x Adam | peak MiB | x Adam |',
+           '|---|---|---:|---:|---:|---:|']
+  for model in report['models'].values():
+    seconds = model['seconds_per_step']
+    memory = model['memory']
+    first = True
+    for name, label in _LABELS.items():
+      if name not in seconds:
+        continue
+      ratio = seconds[name] / seconds['adam']
+      peak = memory[name]['peak_bytes']
+      peak_ratio = peak / memory['adam']['peak_bytes']
+      cells = [model['description'] if first else '', label,
+               f'{seconds[name] * 1e3:.2f}', f'{ratio:.2f}',
+               f'{peak / 2**20:.1f}', f'{peak_ratio:.2f}']
+      if name == 'streaming_snr_adamw' and 'adamw' in seconds:
+        cells[3] += f' ({seconds[name] / seconds["adamw"]:.2f} x AdamW)'
+      if name == 'snr_adam_fast':
+        cells[2:] = [f'**{c}**' for c in cells[2:]]
+      lines.append('| ' + ' | '.join(cells) + ' |')
+      first = False
+  return '\n'.join(lines)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--models', default='mlp,transformer,cnn')
@@ -237,7 +275,14 @@ def main(argv=None):
   parser.add_argument('--torch_steps', type=int, default=30)
   parser.add_argument('--no_torch', action='store_true')
   parser.add_argument('--json', default='')
+  parser.add_argument('--markdown_from', default='',
+                      help='print the README table of a --json report and '
+                      'exit')
   args = parser.parse_args(argv)
+  if args.markdown_from:
+    with open(args.markdown_from) as f:
+      print(markdown_table(json.load(f)))
+    return
   variants = args.variants.split(',')
   report = {
       'date': time.strftime('%Y-%m-%d'),

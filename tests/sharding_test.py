@@ -162,8 +162,10 @@ class DataParallelTest(parameterized.TestCase):
     # microbatches one more pair inside the loop over chunks): a few times
     # the parameters, where gathering per-example values would be B times.
     self.assertLess(moved['all-reduce'], 6 * param_bytes)
-    # The exact recomputations guarded by lax.cond are parameter-sized too.
-    self.assertLess(moved['conditional'], 6 * param_bytes)
+    # The exact recomputations guarded by lax.cond are parameter-sized too
+    # (counted over every branch: unscaled and scaled inputs, each with a
+    # centred and a two-pass form), far below B times the parameters.
+    self.assertLess(moved['conditional'], 12 * param_bytes)
 
   def test_streaming_sharded_equals_single_device(self):
     params, loss_fn = _model_and_loss()
