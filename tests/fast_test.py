@@ -219,6 +219,20 @@ class FastEqualsVmapTest(parameterized.TestCase):
     self.assertIn('fallback', plan["['pos'].value"])
     self.assertIn('outside any recognised layer', plan["['pos'].value"])
 
+  def test_grokking_transformer_is_tapped_throughout(self):
+    # The benchmark's model: positions broadcast over the batch are read as
+    # a per-example input, and the loss is verified to be a mean at two
+    # batch sizes; a regression here silently costs a whole-model fallback.
+    from examples.grokking import models  # pylint: disable=g-import-not-at-top
+    model = models.Transformer(13, 11, 4, rngs=nnx.Rngs(0))
+    loss, params = _nnx_loss_and_params(model)
+    rng = np.random.default_rng(0)
+    batch = (jnp.asarray(rng.integers(0, 13, (B, 4))),
+             jnp.asarray(rng.integers(0, 11, B)))
+    plan = so.stats_plan(loss, params, batch)
+    self.assertEqual([p for p, d in plan.items() if 'fallback' in d], [])
+    self.assertIn('embed', plan["['position_embed']['embedding'].value"])
+
   def test_shared_weights_fall_back(self):
     loss, params, batch = _case('linen_tied')
     plan = so.stats_plan(loss, params, batch)

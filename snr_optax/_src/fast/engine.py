@@ -226,9 +226,10 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   other_rest = [jax.ShapeDtypeStruct((other,) + x.shape[1:], x.dtype) if is_b
                 else x for x, is_b in zip(rest_flat, batch_leaf)]
   try:
-    closed_c, _ = _trace(ordinary, flat, other_rest)
+    with capture.active(capture.Discover(refuse_mixing=fast)):
+      closed_c, _ = _trace(ordinary, flat, other_rest)
     loss_c = program.analyse(closed_c, states, other,
-                             lambda eqn: None).outputs[0]
+                             capture.tap_name).outputs[0]
   except Exception as e:  # pylint: disable=broad-exception-caught
     loss_c = program.Unknown(f'it cannot be traced at batch size {other} '
                              f'({type(e).__name__})')

@@ -224,6 +224,8 @@ class _Analyser:
         return [Const(frozenset(range(rank)) - {dim})]
       if name == 'broadcast_in_dim':
         return [self._broadcast_const(eqn, ins[0])]
+      if name == 'gather':
+        return [self._gather_const(eqn, ins[1])]
       if name in _ELEMENTWISE:
         return [self._elementwise_const(eqn, ins)] * n_out
       if n_out == 1 and len(ins) >= 1:
@@ -288,6 +290,18 @@ class _Analyser:
     if name in _IDENTITY or name in _CUMULATIVE:
       return frozenset(uniform)
     return None
+
+  def _gather_const(self, eqn, indices: Const) -> Const:
+    """Rows gathered by indices equal along an axis are equal along it."""
+    dn = eqn.params['dimension_numbers']
+    out_rank = len(_shape(eqn.outvars[0]))
+    idx_rank = len(_shape(eqn.invars[1]))
+    positions = [d for d in range(out_rank) if d not in dn.offset_dims]
+    if dn.operand_batching_dims:
+      return Const(frozenset(), indices.random)
+    return Const(frozenset(positions[k] for k in indices.uniform
+                           if k < idx_rank - 1 and k < len(positions)),
+                 indices.random)
 
   def _elementwise_const(self, eqn, ins) -> Const:
     shape = _shape(eqn.outvars[0])
