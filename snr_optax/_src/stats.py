@@ -94,6 +94,8 @@ def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
   b = g.shape[0]
   mean = batch_sum(g) / b
   deviation = g - mean
+  if jnp.iscomplexobj(deviation):   # |g - mu|^2, as optax treats complex
+    deviation = jnp.abs(deviation)
   # Squares of deviations scaled by a power of two near the largest lie in
   # [0, 1]: they neither overflow nor fall below the normal range (which
   # XLA flushes to zero on CPU) while the deviations are representable.
@@ -176,10 +178,14 @@ def merge_stats(a: GradStats, b: GradStats) -> GradStats:
     >>> bool(jnp.allclose(merged.sum_sq_dev, whole.sum_sq_dev))
     True
   """
-  n_a = jnp.asarray(a.count).astype(jnp.float32)
-  n_b = jnp.asarray(b.count).astype(jnp.float32)
+  # Weights in the statistics' own precision (float64 with x64); an empty
+  # side gets weight 0, not 0/0.
+  dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(a.mean))
+  if jnp.issubdtype(dtype, jnp.complexfloating):
+    dtype = jnp.finfo(dtype).dtype
+  n_a = jnp.asarray(a.count).astype(dtype)
+  n_b = jnp.asarray(b.count).astype(dtype)
   n = n_a + n_b
-  # Weights computed once in float32; an empty side gets weight 0, not 0/0.
   safe_n = jnp.where(n > 0, n, 1.0)
   w_b = n_b / safe_n
   w_ab = n_a * n_b / safe_n

@@ -65,6 +65,7 @@ class LayerCall:
   kind: str
   layer: str                      # e.g. 'Dense' or 'Linear', for reports
   param_names: tuple[str, ...]    # in the order of the call's operands
+  param_shapes: tuple[tuple[int, ...], ...] = ()   # as the layer saw them
   x_shape: tuple[int, ...] = ()   # the input as the layer saw it
   layer_fn: Callable[[dict[str, jax.Array], jax.Array], jax.Array] | None = (
       None)
@@ -127,8 +128,10 @@ class Discover:
     params, make_layer_fn = (_linen_params if framework == 'linen'
                              else _nnx_params)(module)
     name = f'{TAP_PREFIX}{next(_NAMES)}'
+    names = tuple(sorted(params))
     call = LayerCall(name=name, kind=kind, layer=type(module).__name__,
-                     param_names=tuple(sorted(params)))
+                     param_names=names,
+                     param_shapes=tuple(tuple(params[n].shape) for n in names))
     self.calls.append(call)
     x, call.reason = _single_input(call, args, kwargs)
     if call.reason:

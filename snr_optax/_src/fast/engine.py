@@ -204,6 +204,9 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
 
   def ordinary(leaves, rest_leaves):
     out = loss_fn(*args_of(leaves, rest_leaves))
+    if has_aux and not (isinstance(out, (tuple, list)) and len(out) == 2):
+      raise ValueError('has_aux=True, but the loss returned '
+                       f'{type(out).__name__}, not a pair (loss, aux).')
     return out if has_aux else (out, None)
 
   with capture.active(capture.Discover(refuse_mixing=fast)):
@@ -217,11 +220,9 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   key_mask = _extra_key_mask(call_args, argnums, raw_keys)
   states = ([program.CONST] * n + [program.Batch(0) if is_b else
                                    program.CONST for is_b in batch_leaf])
-  ordinary_analysis = program.analyse(closed, states, batch_size,
-                                      capture.tap_name)
-
   # The same loss at another batch size: its sums over the examples must
-  # scale as 1/b for it to be a mean of per-example losses.
+  # scale as 1/b, and nothing else that meets an example may change with b,
+  # for it to be a mean of per-example losses.
   other = batch_size + 1
   other_rest = [jax.ShapeDtypeStruct((other,) + x.shape[1:], x.dtype) if is_b
                 else x for x, is_b in zip(rest_flat, batch_leaf)]
@@ -231,8 +232,14 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
     loss_c = program.analyse(closed_c, states, other,
                              capture.tap_name).outputs[0]
   except Exception as e:  # pylint: disable=broad-exception-caught
+    closed_c = None
     loss_c = program.Unknown(f'it cannot be traced at batch size {other} '
                              f'({type(e).__name__})')
+  ordinary_analysis = program.analyse(closed, states, batch_size,
+                                      capture.tap_name, twin=closed_c)
+  if ordinary_analysis.twin_lost and not isinstance(
+      loss_c, program.Unknown):
+    loss_c = program.Unknown(ordinary_analysis.twin_lost)
   verdict, why = program.mean_check(ordinary_analysis.outputs[0], loss_c,
                                     batch_size, other)
   refuse = ''
@@ -268,7 +275,7 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
     return mean.astype(values.dtype), aux
 
   indices = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
-  with capture.active(capture.Discover()):
+  with capture.active(capture.Discover(refuse_mixing=fast)):
     closed, out_treedef = _trace(per_example, flat, rest_flat, indices)
   analysis = program.analyse(closed, states + [program.Batch(0)], batch_size,
                              capture.tap_name)
@@ -296,6 +303,16 @@ def _site_of(traced: Traced, tap: program.TapSite) -> tuple[Site | None, str]:
   if not isinstance(y_state, program.Batch) or len(tap.out_states) != 1:
     return None, (f'{call.layer} call at {_site(tap.path)}: its output does '
                   'not keep the examples apart')
+  shapes = tuple(program._shape(v) for v in tap.eqn.invars[:n_params])  # pylint: disable=protected-access
+  if shapes != tuple(call.param_shapes):
+    return None, (f'{call.layer} call at {_site(tap.path)}: its parameters '
+                  f'have shapes {shapes} in the program but '
+                  f'{tuple(call.param_shapes)} in the layer (batched by a '
+                  'vmap, e.g. an ensemble)')
+  if any(jnp.issubdtype(v.aval.dtype, jnp.complexfloating)
+         for v in tap.eqn.invars[:n_params]):
+    return None, (f'{call.layer} call at {_site(tap.path)}: complex '
+                  'parameters take the exact path')
   inner = tap.eqn.params['jaxpr'].jaxpr
   x_var = tap.eqn.invars[n_params]
   site = Site(tap.path, call, tap.eqn, x_state.axis, y_state.axis,
@@ -506,8 +523,8 @@ def _dense_stats(site, members, flat, grads, x, d, b, microbatch_size):
       n_out = math.prod(shape) // n_in
       d3 = ds.reshape(b, x3.shape[1], n_out)
       g = grads[i]
-      mean = (g.reshape(n_in, n_out) if g.dtype == rules.compute_dtype(x3, d3)
-              else None)
+      mean = (g.reshape(n_in, n_out) / b   # the gradient of b L
+              if g.dtype == rules.compute_dtype(x3, d3) else None)
       mean, m2 = rules.dense_kernel_stats(
           x3, d3, mean, chunk=_chunk_size(flat[i], b, microbatch_size))
       out[i] = (mean.reshape(shape), m2.reshape(shape))
@@ -599,9 +616,14 @@ def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
 
       outs = program.evaluate(traced.closed, list(leaves) + rest_flat + extra,
                               set(sites), on_tap)
-      return outs[0], (outs[1:], seen)
+      # b L = sum_i l_i: its cotangents at the taps are the per-example
+      # output gradients themselves, not 1/b of them (which a float16
+      # program would round to subnormals).
+      total = outs[0].astype(jnp.promote_types(outs[0].dtype,
+                                               jnp.float32)) * b
+      return total, (outs, seen)
 
-    (loss, (aux_leaves, seen)), (grads, out_grads) = jax.value_and_grad(
+    (_, (outs, seen)), (grads, out_grads) = jax.value_and_grad(
         probed, argnums=(0, 1), has_aux=True)(flat, probes)
     results = {}
     by_site: dict[Any, list] = {}
@@ -612,7 +634,7 @@ def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
       site = sites[path]
       invals = seen[path]
       x = invals[len(site.call.param_names)]
-      d = out_grads[path] * b   # gradients of the per-example losses
+      d = out_grads[path]   # gradients of the per-example losses
       if site.rule == capture.DENSE:
         results.update(_dense_stats(site, members, flat, grads, x, d, b,
                                     microbatch_size))
@@ -641,7 +663,7 @@ def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
     stats = GradStats(_unflatten(treedef, means, argnums),
                       _unflatten(treedef, m2s, argnums),
                       jnp.asarray(b, jnp.int32))
-    loss_aux = jax.tree.unflatten(traced.out_treedef, [loss] + aux_leaves)
+    loss_aux = jax.tree.unflatten(traced.out_treedef, outs)
     return (loss_aux if has_aux else loss_aux[0]), stats
 
   return fn

@@ -116,6 +116,12 @@ _REDUCE_SUM = frozenset(['reduce_sum'])
 _REDUCE_OTHER = frozenset('''reduce_max reduce_min reduce_prod reduce_and
 reduce_or reduce_xor argmax argmin'''.split())
 _CUMULATIVE = frozenset('cumsum cumprod cummax cummin cumlogsumexp'.split())
+# Equations whose values, element by element, do not depend on the shapes of
+# their operands (only where the elements go).
+_SHAPE_SAFE = frozenset(
+    'broadcast_in_dim reshape squeeze expand_dims transpose iota gather '
+    'slice dynamic_slice concatenate pad rev select_n copy copy_p '
+    'convert_element_type'.split()) | _ELEMENTWISE
 _RANDOM = frozenset('''random_bits random_wrap random_unwrap random_fold_in
 random_split random_seed threefry2x32 rng_bit_generator random_clone'''.split())
 _CALLS = {  # primitive -> the parameter holding its forward program
@@ -169,6 +175,7 @@ class Analysis:
   outputs: tuple[State, ...]
   taps: dict[Path, TapSite]
   random_aligned: list[str]      # shared randomness meeting the examples
+  twin_lost: str = ''            # why the twin program could not be paired
 
 
 class _Analyser:
@@ -177,29 +184,78 @@ class _Analyser:
     self.b = batch_size
     self.is_tap = is_tap
     self.taps: dict[Path, TapSite] = {}
+    self.sized: set[Any] = set()      # values that depend on the batch size
+    self.known: dict[Any, Any] = {}   # values folded from literals
+    self.literal_differs = False      # of the equation being read
+    self.twin_lost = ''
     self.random_aligned: list[str] = []
 
   def run(self, jaxpr, in_states: Sequence[State], path: Path,
-          const_states: Sequence[State] | None = None) -> tuple[State, ...]:
+          twin=None) -> tuple[State, ...]:
+    """States of ``jaxpr``'s outputs; ``twin``: the same at batch size c."""
     env: dict[Any, State] = {}
-    for v, s in zip(jaxpr.constvars, const_states or [CONST] *
-                    len(jaxpr.constvars)):
-      env[v] = s
+    for v in jaxpr.constvars:
+      env[v] = CONST
     for v, s in zip(jaxpr.invars, in_states):
       env[v] = s
 
     def read(v):
       return CONST if _is_literal(v) else env.get(v, CONST)
 
+    if twin is not None and (len(twin.eqns) != len(jaxpr.eqns) or any(
+        a.primitive.name != b.primitive.name
+        for a, b in zip(jaxpr.eqns, twin.eqns))):
+      self.twin_lost = 'the program differs at another batch size'
+      twin = None
     for k, eqn in enumerate(jaxpr.eqns):
       p = path + (k,)
       ins = [read(v) for v in eqn.invars]
-      outs = self.eqn(eqn, ins, p)
+      twin_eqn = None if twin is None else twin.eqns[k]
+      self._compare(eqn, twin_eqn)
+      outs = self.eqn(eqn, ins, p, twin_eqn)
       for v, s in zip(eqn.outvars, outs):
         env[v] = s
     return tuple(read(v) for v in jaxpr.outvars)
 
-  def eqn(self, eqn, ins, p) -> list[State]:
+  def _compare(self, eqn, twin_eqn) -> None:
+    """Which outputs depend on the batch size; constants folded."""
+    differs = False
+    if twin_eqn is not None:
+      for v, w in zip(eqn.invars, twin_eqn.invars):
+        if _is_literal(v) and _is_literal(w) and not np.array_equal(
+            np.asarray(v.val), np.asarray(w.val)):
+          differs = True
+    sized_in = any(not _is_literal(v) and v in self.sized
+                   for v in eqn.invars)
+    shapes = twin_eqn is not None and any(
+        _shape(v) != _shape(w) for v, w in zip(eqn.invars, twin_eqn.invars))
+    self.literal_differs = differs
+    if differs or sized_in or (shapes and eqn.primitive.name not in
+                               _SHAPE_SAFE):
+      self.sized.update(eqn.outvars)
+    self._fold(eqn)
+
+  def _fold(self, eqn) -> None:
+    """Evaluates an equation of literals and folded values (small ones)."""
+    if eqn.primitive.name in _RANDOM or len(eqn.outvars) != 1 or (
+        _inner(eqn) is not None) or math.prod(_shape(eqn.outvars[0])) > 4096:
+      return
+    vals = []
+    for v in eqn.invars:
+      if _is_literal(v):
+        vals.append(np.asarray(v.val))
+      elif v in self.known:
+        vals.append(self.known[v])
+      else:
+        return
+    try:
+      with jax.ensure_compile_time_eval():
+        out = _bind(eqn, vals)[0]
+      self.known[eqn.outvars[0]] = np.asarray(out)
+    except Exception:  # pylint: disable=broad-exception-caught
+      return
+
+  def eqn(self, eqn, ins, p, twin_eqn=None) -> list[State]:
     name = eqn.primitive.name
     n_out = len(eqn.outvars)
     bad = [s for s in ins if isinstance(s, (Mixed, Unknown))]
@@ -212,7 +268,21 @@ class _Analyser:
       tap = self.is_tap(eqn) if name in ('jit', 'pjit') else None
       if tap is not None and ins and isinstance(ins[-1], Const):
         ins = ins[:-1] + [self._as_examples(eqn.invars[-1], ins[-1])]
-      outs = self.run(jaxpr, ins, p)
+      twin_inner = _inner(twin_eqn) if twin_eqn is not None else None
+      for v, w in zip(eqn.invars, jaxpr.invars):   # into the call
+        if not _is_literal(v) and v in self.sized:
+          self.sized.add(w)
+        if _is_literal(v):
+          self.known[w] = np.asarray(v.val)
+        elif v in self.known:
+          self.known[w] = self.known[v]
+      outs = self.run(jaxpr, ins, p,
+                      None if twin_inner is None else twin_inner[0])
+      for v, w in zip(jaxpr.outvars, eqn.outvars):  # and out of it
+        if not _is_literal(v) and v in self.sized:
+          self.sized.add(w)
+        if not _is_literal(v) and v in self.known:
+          self.known[w] = self.known[v]
       if tap is not None:
         self.taps[p] = TapSite(p, tap, eqn, tuple(ins), tuple(outs))
       return list(outs)
@@ -287,8 +357,10 @@ class _Analyser:
       axes = tuple(eqn.params['axes'])
       return frozenset(u - sum(a < u for a in axes) for u in uniform
                        if u not in axes)
-    if name in _IDENTITY or name in _CUMULATIVE:
+    if name in _IDENTITY:
       return frozenset(uniform)
+    if name in _CUMULATIVE:   # prefix sums differ along their own axis
+      return frozenset(uniform) - {eqn.params['axis']}
     return None
 
   def _gather_const(self, eqn, indices: Const) -> Const:
@@ -339,6 +411,11 @@ class _Analyser:
       return list(ins)
     if totals:
       return self._total_rule(eqn, ins, p, batches)
+    if self.literal_differs or any(
+        isinstance(s, Const) and not _is_literal(v) and v in self.sized
+        for v, s in zip(eqn.invars, ins)):
+      raise _Mixing('each example is combined with a value that depends on '
+                    'the batch size (e.g. divided by sqrt(b))')
     if name in _ELEMENTWISE:
       axes = {s.axis for s in batches}
       if len(axes) != 1:
@@ -395,7 +472,11 @@ class _Analyser:
       axes = {s.axis for s in batches}
       if len(axes) != 1 or params['dimension'] in axes:
         raise _Mixing('sorts along the examples')
-      return [Batch(axes.pop())] * len(eqn.outvars)
+      axis = axes.pop()
+      for v, s in zip(eqn.invars, ins):
+        if isinstance(s, Const):
+          self._aligned(v, s, axis, eqn)
+      return [Batch(axis)] * len(eqn.outvars)
     if name == 'top_k':
       a = ins[0].axis
       if a == len(_shape(eqn.invars[0])) - 1:
@@ -453,13 +534,16 @@ class _Analyser:
       if name == 'div' and j == 1:
         raise _NotMean('divides by a sum over the examples')
       other = eqn.invars[1 - j]
-      if _is_literal(other):
-        value = float(np.asarray(other.val).reshape(-1)[0]) if np.size(
-            other.val) == 1 else None
-        if value is not None:
-          factor = value if name == 'mul' else 1.0 / value
-          return [Total(tuple((t, c * factor, o)
-                              for t, c, o in totals[0].terms))]
+      value = (np.asarray(other.val) if _is_literal(other)
+               else self.known.get(other))
+      if value is not None and np.size(value) == 1 and np.all(value != 0):
+        value = float(np.asarray(value).reshape(-1)[0])
+        factor = value if name == 'mul' else 1.0 / value
+        return [Total(tuple((t, c * factor, o)
+                            for t, c, o in totals[0].terms))]
+      if other in self.sized:
+        raise _NotMean('a sum over the examples is scaled by a value that '
+                       'depends on the batch size')
       return [Total(tuple((t, c, o + 1) for t, c, o in totals[0].terms))]
     if name in ('reduce_sum', 'broadcast_in_dim', 'reshape', 'squeeze',
                 'expand_dims', 'transpose', 'dot_general', 'slice',
@@ -663,11 +747,24 @@ def _join(a: State, b: State) -> State:
 
 
 def analyse(closed_jaxpr, in_states: Sequence[State], batch_size: int,
-            is_tap: Callable[[Any], str | None]) -> Analysis:
-  """Follows the example axis through ``closed_jaxpr`` (see the module)."""
+            is_tap: Callable[[Any], str | None], twin=None) -> Analysis:
+  """Follows the example axis through ``closed_jaxpr`` (see the module).
+
+  ``twin``: the same loss traced at another batch size. Equations are paired
+  with it, and a value that differs between the two (a literal such as
+  1/sqrt(b), a reduction over an axis of the batch's size) may scale the
+  sums over the examples but never meet an example: that is refused as not
+  a mean of per-example losses. Where the two programs differ in shape, the
+  analysis says so in ``twin_lost``.
+  """
   analyser = _Analyser(batch_size, is_tap)
-  outs = analyser.run(closed_jaxpr.jaxpr, in_states, ())
-  return Analysis(outs, analyser.taps, analyser.random_aligned)
+  for v, c in zip(closed_jaxpr.jaxpr.constvars, closed_jaxpr.consts):
+    if not isinstance(c, jax.core.Tracer) and np.size(c) <= 4096:
+      analyser.known[v] = np.asarray(c)
+  outs = analyser.run(closed_jaxpr.jaxpr, in_states, (),
+                      None if twin is None else twin.jaxpr)
+  return Analysis(outs, analyser.taps, analyser.random_aligned,
+                  analyser.twin_lost)
 
 
 MEAN, NOT_MEAN, UNVERIFIED = 'mean', 'not mean', 'unverified'
