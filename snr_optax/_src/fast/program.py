@@ -230,8 +230,12 @@ class _Analyser:
     shapes = twin_eqn is not None and any(
         _shape(v) != _shape(w) for v, w in zip(eqn.invars, twin_eqn.invars))
     self.literal_differs = differs
-    if differs or sized_in or (shapes and eqn.primitive.name not in
-                               _SHAPE_SAFE):
+    # Calls carry sizes through their own equations (see ``eqn``); control
+    # flow by its inputs: only a plain primitive turns a shape into values.
+    plain = _inner(eqn) is None and eqn.primitive.name not in (
+        'scan', 'while', 'cond')
+    if differs or sized_in or (shapes and plain and eqn.primitive.name
+                               not in _SHAPE_SAFE):
       self.sized.update(eqn.outvars)
     self._fold(eqn)
 
