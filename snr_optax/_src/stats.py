@@ -96,16 +96,25 @@ def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
   deviation = g - mean
   if jnp.iscomplexobj(deviation):   # |g - mu|^2, as optax treats complex
     deviation = jnp.abs(deviation)
-  # Squares of deviations scaled by a power of two near the largest lie in
-  # [0, 1]: they neither overflow nor fall below the normal range (which
-  # XLA flushes to zero on CPU) while the deviations are representable.
+  sum_sq_dev = batch_sum(jnp.square(deviation))
+  # Squares of deviations below 2^-63 fall out of the normal range (XLA
+  # flushes them to zero on CPU) and above 2^64 overflow. Only where M2 lies
+  # near either end can that have happened; there it is recomputed from
+  # deviations scaled by a power of two near the largest, whose squares lie
+  # in [0, 1].
+  tiny = float(2.0 ** -96)
+  risky = jnp.any(~jnp.isfinite(sum_sq_dev)) | jnp.any(
+      (sum_sq_dev < tiny) & ((sum_sq_dev > 0) | (mean != 0)))
+  return mean, jax.lax.cond(risky, lambda: _scaled_sum_sq(deviation),
+                            lambda: sum_sq_dev)
+
+
+def _scaled_sum_sq(deviation: jax.Array) -> jax.Array:
   big = jnp.max(jnp.abs(deviation))
   ok = jnp.isfinite(big) & (big > 0)
   scale = jnp.where(ok, jnp.ldexp(jnp.ones_like(big),
                                   jnp.frexp(jnp.where(ok, big, 1))[1]), 1)
-  sum_sq_dev = (batch_sum(jnp.square(deviation * (1 / scale))) * scale
-                ) * scale
-  return mean, sum_sq_dev
+  return (batch_sum(jnp.square(deviation * (1 / scale))) * scale) * scale
 
 
 def stats_from_per_example(per_example_grads: PyTree) -> GradStats:
