@@ -572,7 +572,11 @@ class NumericsTest(ExactTestCase):
     # float32, and so is M2 (>= 1e-37); x^2 (1e40) and c^2 (1e-40) are not.
     # At 1e-18 some squared deviations fall below float32's normal range
     # (1.2e-38), which XLA on CPU flushes to zero: ~5% of M2 is lost unless
-    # the deviations are scaled before squaring.
+    # the deviations are scaled before squaring. The fast rules scale; the
+    # vmap method's two-pass form does not (README: a documented limit, as
+    # scaling costs it a pass and a buffer over every per-example gradient),
+    # so it is held to this only where the squares stay normal.
+    methods = AUTO_AND_VMAP if x_scale * grad_scale > 1e-10 else AUTO
     b = 5
     batch = (zoo.normal(66, (b, 4), x_scale),
              zoo.normal(67, (b, 3), grad_scale))
@@ -583,7 +587,7 @@ class NumericsTest(ExactTestCase):
     ref = zoo.loop_reference(*case[:3])
     for leaf in jax.tree.leaves((ref.mean, ref.sum_sq_dev)):
       self.assertTrue(np.all(np.isfinite(leaf)) and np.any(leaf != 0))
-    _, results = self.assert_exact(case, AUTO_AND_VMAP, ref=ref)
+    _, results = self.assert_exact(case, methods, ref=ref)
     for method, result in results.items():
       if isinstance(result, list):
         for leaf in jax.tree.leaves(result[0][1]):

@@ -93,34 +93,14 @@ def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
   g = g.astype(accumulation_dtype(g.dtype))
   b = g.shape[0]
   mean = batch_sum(g) / b
-  sum_sq_dev = batch_sum(jnp.square(_deviation(g, mean)))
-  # Squares of deviations below 2^-63 fall out of the normal range (XLA
-  # flushes them to zero on CPU) and above 2^64 overflow. Only where M2 lies
-  # near either end can that have happened; there it is recomputed from
-  # deviations scaled by a power of two near the largest, whose squares lie
-  # in [0, 1].
-  tiny = float(2.0 ** -96)
-  risky = jnp.any(~jnp.isfinite(sum_sq_dev)) | jnp.any(
-      (sum_sq_dev < tiny) & ((sum_sq_dev > 0) | (mean != 0)))
-  # (The branch forms the deviations again rather than keep them alive.)
-  return mean, jax.lax.cond(risky, lambda: _scaled_sum_sq(g, mean),
-                            lambda: sum_sq_dev)
-
-
-def _deviation(g, mean):
   deviation = g - mean
   if jnp.iscomplexobj(deviation):   # |g - mu|^2, as optax treats complex
     deviation = jnp.abs(deviation)
-  return deviation
-
-
-def _scaled_sum_sq(g: jax.Array, mean: jax.Array) -> jax.Array:
-  deviation = _deviation(g, mean)
-  big = jnp.max(jnp.abs(deviation))
-  ok = jnp.isfinite(big) & (big > 0)
-  scale = jnp.where(ok, jnp.ldexp(jnp.ones_like(big),
-                                  jnp.frexp(jnp.where(ok, big, 1))[1]), 1)
-  return (batch_sum(jnp.square(deviation * (1 / scale))) * scale) * scale
+  # Squares of deviations below 2^-63 are below float32's normal range (XLA
+  # flushes them to zero on CPU): a documented limit of the two-pass form,
+  # which scaling would lift at the price of another pass and buffer over
+  # every per-example gradient.
+  return mean, batch_sum(jnp.square(deviation))
 
 
 def stats_from_per_example(per_example_grads: PyTree) -> GradStats:
