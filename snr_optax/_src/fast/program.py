@@ -406,6 +406,17 @@ class _Analyser:
     else:
       raise _Unfollowable(what)
 
+  def _lined_up(self, eqn, ins, batches) -> int:
+    """The one example axis of an equation's operands, checked."""
+    axes = {s.axis for s in batches}
+    if len(axes) != 1:
+      raise _Mixing('operands whose example axes do not line up')
+    axis = axes.pop()
+    for v, s in zip(eqn.invars, ins):
+      if isinstance(s, Const):
+        self._aligned(v, s, axis, eqn)
+    return axis
+
   def _rule(self, eqn, ins, p) -> list[State]:
     name = eqn.primitive.name
     params = eqn.params
@@ -421,14 +432,7 @@ class _Analyser:
       raise _Mixing('each example is combined with a value that depends on '
                     'the batch size (e.g. divided by sqrt(b))')
     if name in _ELEMENTWISE:
-      axes = {s.axis for s in batches}
-      if len(axes) != 1:
-        raise _Mixing('operands whose example axes do not line up')
-      axis = axes.pop()
-      for v, s in zip(eqn.invars, ins):
-        if isinstance(s, Const):
-          self._aligned(v, s, axis, eqn)
-      return [Batch(axis)] * len(eqn.outvars)
+      return [Batch(self._lined_up(eqn, ins, batches))] * len(eqn.outvars)
     (s,) = batches if len(ins) == 1 else (None,)
     if name == 'broadcast_in_dim':
       return [Batch(params['broadcast_dimensions'][ins[0].axis])]
@@ -473,13 +477,9 @@ class _Analyser:
     if name in ('concatenate',):
       return [self._concatenate(eqn, ins)]
     if name in ('sort',):
-      axes = {s.axis for s in batches}
-      if len(axes) != 1 or params['dimension'] in axes:
+      axis = self._lined_up(eqn, ins, batches)
+      if params['dimension'] == axis:
         raise _Mixing('sorts along the examples')
-      axis = axes.pop()
-      for v, s in zip(eqn.invars, ins):
-        if isinstance(s, Const):
-          self._aligned(v, s, axis, eqn)
       return [Batch(axis)] * len(eqn.outvars)
     if name == 'top_k':
       a = ins[0].axis
