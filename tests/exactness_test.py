@@ -791,6 +791,19 @@ def _only(plan, *parts):
   return hits[0]
 
 
+def _temperature_case(temperature) -> zoo.Case:
+  """A Linear whose logits are scaled by a differentiated extra argument."""
+  model = nnx.Linear(4, 3, rngs=nnx.Rngs(15))
+  graphdef, params = nnx.split(model, nnx.Param)
+
+  def loss(params, batch, temperature):
+    return zoo.xent(nnx.merge(graphdef, params)(batch[0]) * temperature,
+                    batch[1])
+
+  batch = (zoo.normal(80, (5, 4)), zoo.labels(81, 5, 3))
+  return loss, params, batch, (temperature,)
+
+
 class LinenKeywordInput(nn.Module):
 
   @nn.compact
@@ -815,14 +828,7 @@ class PlanTest(parameterized.TestCase):
   def test_differentiated_scalar_is_not_called_a_cast(self, kind):
     temperature = {'python': 1.5, 'weak': jnp.asarray(1.5),
                    'strong': jnp.float32(1.5)}[kind]
-    model = nnx.Linear(4, 3, rngs=nnx.Rngs(15))
-    graphdef, params = nnx.split(model, nnx.Param)
-
-    def loss(params, batch, temperature):
-      return zoo.xent(nnx.merge(graphdef, params)(batch[0]) * temperature,
-                      batch[1])
-
-    batch = (zoo.normal(80, (5, 4)), zoo.labels(81, 5, 3))
+    loss, params, batch, _ = _temperature_case(temperature)
     plan = so.stats_plan(loss, params, batch, temperature, argnums=(0, 2))
     self.assertLen(plan, 3)
     for path, description in plan.items():
@@ -841,15 +847,7 @@ class PlanExactnessTest(ExactTestCase):
   """The plan tests' inputs also give exact statistics."""
 
   def test_differentiated_scalar(self):
-    model = nnx.Linear(4, 3, rngs=nnx.Rngs(15))
-    graphdef, params = nnx.split(model, nnx.Param)
-
-    def loss(params, batch, temperature):
-      return zoo.xent(nnx.merge(graphdef, params)(batch[0]) * temperature,
-                      batch[1])
-
-    batch = (zoo.normal(80, (5, 4)), zoo.labels(81, 5, 3))
-    self.assert_exact((loss, params, batch, (1.5,)), AUTO, argnums=(0, 2))
+    self.assert_exact(_temperature_case(1.5), AUTO, argnums=(0, 2))
 
   def test_linen_keyword_input(self):
     batch = (zoo.normal(82, (5, 6)), zoo.labels(83, 5, 3))

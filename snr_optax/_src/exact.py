@@ -79,6 +79,42 @@ def fold_in_keys(args: tuple, key_mask: tuple[bool, ...], index) -> tuple:
                                       for x, m in zip(leaves, key_mask)])
 
 
+def example_loss(loss_fn, has_aux: bool, key_mask: tuple[bool, ...]):
+  """``f(example, index, params, *args) -> (loss, aux)``: the definition.
+
+  The loss on the one-example batch ``example[None]``, with every PRNG key
+  among ``args`` (``key_mask`` over their leaves) folded with ``index``;
+  ``aux`` is None without ``has_aux``.
+  """
+  def fn(example, index, params, *args):
+    extra = fold_in_keys(tuple(args), key_mask, index)
+    out = loss_fn(params, jax.tree.map(lambda x: x[None], example), *extra)
+    return out if has_aux else (out, None)
+  return fn
+
+
+def mean_of_examples(loss_fn, has_aux: bool, key_mask: tuple[bool, ...],
+                     microbatch_size: int | None = None):
+  """``f(params, batch, indices, *args) -> (mean loss, per-example aux)``.
+
+  The mean over the examples of :func:`example_loss`, example i with index
+  ``indices[i]`` (``microbatch_size`` at a time with ``lax.map``).
+  """
+  one = example_loss(loss_fn, has_aux, key_mask)
+
+  def fn(params, batch, indices, *args):
+    pairs = (batch, indices)
+    apply = lambda pair: one(pair[0], pair[1], params, *args)
+    if microbatch_size is None:
+      values, aux = jax.vmap(apply)(pairs)
+    else:
+      values, aux = jax.lax.map(apply, pairs, batch_size=microbatch_size)
+    mean = jnp.mean(values.astype(jnp.promote_types(values.dtype,
+                                                    jnp.float32)))
+    return mean.astype(values.dtype), aux
+  return fn
+
+
 def example_value_and_grad(loss_fn, argnums: tuple[int, ...], has_aux: bool,
                            key_mask: tuple[bool, ...]):
   """``f(example, index, params, *args) -> ((loss, aux), grads)``.
@@ -87,11 +123,7 @@ def example_value_and_grad(loss_fn, argnums: tuple[int, ...], has_aux: bool,
   ``index``'s keys; ``grads`` is a tuple for a tuple ``argnums`` of length
   > 1 (``aux`` is None without ``has_aux``).
   """
-  def on_example(example, index, *fn_args):
-    extra = fold_in_keys(tuple(fn_args[1:]), key_mask, index)
-    one = jax.tree.map(lambda x: x[None], example)
-    out = loss_fn(fn_args[0], one, *extra)
-    return out if has_aux else (out, None)
+  on_example = example_loss(loss_fn, has_aux, key_mask)
 
   # The example and its index come first, so params (0) becomes 2 and every
   # extra argument n >= 2 moves to n + 1.
@@ -103,28 +135,6 @@ def example_value_and_grad(loss_fn, argnums: tuple[int, ...], has_aux: bool,
     grads = grads[0] if len(argnums) == 1 else grads
     return (value, aux), grads
 
-  return fn
-
-
-def per_example_values(loss_fn, has_aux: bool, key_mask: tuple[bool, ...],
-                       microbatch_size: int | None):
-  """``f(params, batch, *args) -> (mean loss, per-example aux)`` under keys."""
-  def fn(params, batch, *args):
-    def one(pair):
-      example, index = pair
-      extra = fold_in_keys(tuple(args), key_mask, index)
-      out = loss_fn(params, jax.tree.map(lambda x: x[None], example), *extra)
-      return out if has_aux else (out, None)
-    b = jax.tree.leaves(batch)[0].shape[0]
-    pairs = (batch, jnp.arange(b))
-    if microbatch_size is None:
-      values, aux = jax.vmap(one)(pairs)
-    else:
-      values, aux = jax.lax.map(one, pairs, batch_size=microbatch_size)
-    loss = jnp.mean(values.astype(jnp.promote_types(values.dtype,
-                                                    jnp.float32)))
-    return ((loss.astype(values.dtype), aux) if has_aux
-            else loss.astype(values.dtype))
   return fn
 
 

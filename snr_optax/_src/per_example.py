@@ -171,8 +171,10 @@ def value_and_grad_stats(
     stats = exact.exact_stats_fn(loss_fn, nums, has_aux, exact_microbatch,
                                  traced.key_mask)(params, batch, *args)
     if any(traced.key_mask):
-      value = exact.per_example_values(loss_fn, has_aux, traced.key_mask,
-                                       exact_microbatch)(params, batch, *args)
+      value, aux = exact.mean_of_examples(
+          loss_fn, has_aux, traced.key_mask, exact_microbatch)(
+              params, batch, jnp.arange(b, dtype=jnp.int32), *args)
+      value = (value, aux) if has_aux else value
     else:
       value = loss_fn(params, batch, *args)
     return value, stats

@@ -69,12 +69,6 @@ class LayerCall:
   x_shape: tuple[int, ...] = ()   # the input as the layer saw it
   layer_fn: Callable[[dict[str, jax.Array], jax.Array], jax.Array] | None = (
       None)
-  contracted: int = 1             # DENSE: trailing input axes the kernel eats
-  reason: str = ''                # why it cannot be tapped ('' if it can)
-
-  @property
-  def tappable(self) -> bool:
-    return not self.reason
 
 
 class _Local(threading.local):
@@ -121,7 +115,6 @@ class Discover:
   """Wraps every tappable recognised call as a named ``jit`` call."""
 
   def __init__(self, refuse_mixing: bool = True):
-    self.calls: list[LayerCall] = []
     self.refuse_mixing = refuse_mixing
 
   def handle(self, kind, module, framework, args, kwargs, call_original):
@@ -132,16 +125,11 @@ class Discover:
     call = LayerCall(name=name, kind=kind, layer=type(module).__name__,
                      param_names=names,
                      param_shapes=tuple(tuple(params[n].shape) for n in names))
-    self.calls.append(call)
-    x, call.reason = _single_input(call, args, kwargs)
-    if call.reason:
+    # Which contraction a dense layer computes is read from its program
+    # (engine: program.match_dense), not from its attributes.
+    x, untappable = _single_input(call, args, kwargs)
+    if untappable:
       return call_original()
-    if kind == DENSE:
-      contracted = _contracted_trailing_axes(module, x.ndim)
-      if contracted is None:
-        call.kind = MATERIALIZE   # a contraction the dense rules do not cover
-      else:
-        call.contracted = contracted
     call.x_shape = tuple(x.shape)
     call.layer_fn = make_layer_fn()
     _REGISTRY[name] = call
@@ -164,18 +152,6 @@ def _single_input(call, args, kwargs):
   if not isinstance(x, jax.Array) or x.ndim < 1:
     return None, f'its input is not an array with an axis ({type(x)})'
   return x, ''
-
-
-def _contracted_trailing_axes(module, ndim: int) -> int | None:
-  """How many trailing input axes a dense layer contracts (None: other)."""
-  axis = getattr(module, 'axis', -1)
-  if getattr(module, 'batch_dims', ()) or getattr(module, 'batch_axis', {}):
-    return None
-  # In increasing order, so that flattening them matches the kernel's order.
-  axes = [a % ndim for a in ((axis,) if isinstance(axis, int) else axis)]
-  if axes != list(range(ndim - len(axes), ndim)) or 0 in axes:
-    return None
-  return len(axes)
 
 
 def _named(fn, name):

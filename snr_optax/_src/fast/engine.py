@@ -8,10 +8,11 @@ on is then read from that traced program (``program``):
 
 * where the examples are: the example axis of every layer input and output
   is followed through the program by data flow, never matched by size;
-* that the loss is a mean of per-example losses: its batch reductions are
-  compared with those of the same loss traced on a one-example batch, and
-  anything else (a sum, a weighted mean, a batch statistic used per
-  example) raises a ``ValueError``;
+* that the loss is a mean of per-example losses: its batch reductions, traced
+  at batch sizes b and b + 1, must scale as 1/b, and nothing else that meets
+  an example may change with b; a sum or a weighted mean raises a
+  ``ValueError``, and so (for ``"fast"``) does a batch call that mixes
+  examples;
 * which operations read each differentiated leaf, through nested ``jit``
   calls: a leaf read only by one layer call, whose input and output carry
   the example axis, is *tapped*; one no operation reads is *unused*; every
@@ -178,8 +179,10 @@ def _rest_leaf_owner(call_args, argnums):
   return owners
 
 
-def _trace(fn, *args):
-  closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
+def _trace(fast: bool, fn, *args):
+  """``fn``'s program with the recognised layer calls wrapped (``capture``)."""
+  with capture.active(capture.Discover(refuse_mixing=fast)):
+    closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
   return closed, jax.tree.structure(out_shape)
 
 
@@ -209,8 +212,7 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
                        f'{type(out).__name__}, not a pair (loss, aux).')
     return out if has_aux else (out, None)
 
-  with capture.active(capture.Discover(refuse_mixing=fast)):
-    closed, out_treedef = _trace(ordinary, flat, rest_flat)
+  closed, out_treedef = _trace(fast, ordinary, flat, rest_flat)
   owners = _rest_leaf_owner(call_args, argnums)
   batch_leaf = [n == 1 for n, _ in owners]
   n = len(flat)
@@ -227,8 +229,7 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   other_rest = [jax.ShapeDtypeStruct((other,) + x.shape[1:], x.dtype) if is_b
                 else x for x, is_b in zip(rest_flat, batch_leaf)]
   try:
-    with capture.active(capture.Discover(refuse_mixing=fast)):
-      closed_c, _ = _trace(ordinary, flat, other_rest)
+    closed_c, _ = _trace(fast, ordinary, flat, other_rest)
     loss_c = program.analyse(closed_c, states, other,
                              capture.tap_name).outputs[0]
   except Exception as e:  # pylint: disable=broad-exception-caught
@@ -255,28 +256,22 @@ def trace_loss(loss_fn, call_args: Sequence[Any], argnums: tuple[int, ...],
   loss_state = ordinary_analysis.outputs[0]
   mixing = loss_state.reason if isinstance(loss_state, program.Mixed) else ''
 
-  if not any(key_mask):
+  # Only the fast path runs the program; the exact methods need the keys.
+  if not any(key_mask) or not fast:
     return Traced(closed, n, leaf_treedef, rest_treedef, out_treedef,
                   batch_size, key_mask, False, ordinary_analysis,
                   unverified), refuse, mixing
 
+  mean = exact.mean_of_examples(loss_fn, has_aux, key_mask)
+
   def per_example(leaves, rest_leaves, indices):
+    # The indices are an input, so that the analysis sees them (and the
+    # keys folded with them) as per-example values.
     args = args_of(leaves, rest_leaves)
-
-    def one(example, index):
-      extra = exact.fold_in_keys(tuple(args[2:]), key_mask, index)
-      out = loss_fn(args[0], jax.tree.map(lambda x: x[None], example),
-                    *extra)
-      return out if has_aux else (out, None)
-
-    values, aux = jax.vmap(one)(args[1], indices)
-    mean = jnp.mean(values.astype(jnp.promote_types(values.dtype,
-                                                    jnp.float32)))
-    return mean.astype(values.dtype), aux
+    return mean(args[0], args[1], indices, *args[2:])
 
   indices = jax.ShapeDtypeStruct((batch_size,), jnp.int32)
-  with capture.active(capture.Discover(refuse_mixing=fast)):
-    closed, out_treedef = _trace(per_example, flat, rest_flat, indices)
+  closed, out_treedef = _trace(fast, per_example, flat, rest_flat, indices)
   analysis = program.analyse(closed, states + [program.Batch(0)], batch_size,
                              capture.tap_name)
   loss_state = analysis.outputs[0]
@@ -303,7 +298,7 @@ def _site_of(traced: Traced, tap: program.TapSite) -> tuple[Site | None, str]:
   if not isinstance(y_state, program.Batch) or len(tap.out_states) != 1:
     return None, (f'{call.layer} call at {_site(tap.path)}: its output does '
                   'not keep the examples apart')
-  shapes = tuple(program._shape(v) for v in tap.eqn.invars[:n_params])  # pylint: disable=protected-access
+  shapes = tuple(program.shape_of(v) for v in tap.eqn.invars[:n_params])
   if shapes != tuple(call.param_shapes):
     return None, (f'{call.layer} call at {_site(tap.path)}: its parameters '
                   f'have shapes {shapes} in the program but '
@@ -333,18 +328,18 @@ def _site_of(traced: Traced, tap: program.TapSite) -> tuple[Site | None, str]:
     vocab = table.shape[0] if len(table.shape) == 2 else 0
     holds = jnp.issubdtype(table.dtype, jnp.floating) and (
         2 ** (jnp.finfo(table.dtype).nmant + 1) >= vocab + 1)
-    y_shape = program._shape(tap.eqn.outvars[0])  # pylint: disable=protected-access
+    y_shape = program.shape_of(tap.eqn.outvars[0])
     if vocab and holds and y_shape and y_shape[-1] == table.shape[1] and (
         y_state.axis != len(y_shape) - 1) and program.is_lookup(
             inner, n_params, vocab + 1):
       site.rule = capture.EMBED
       return site, ''
-  x_rank = len(program._shape(x_var))  # pylint: disable=protected-access
-  if x_rank == len(call.x_shape):
-    if tuple(call.x_shape) != program._shape(x_var):  # pylint: disable=protected-access
+  x_shape = program.shape_of(x_var)
+  if len(x_shape) == len(call.x_shape):
+    if x_shape != tuple(call.x_shape):
       return None, f'{call.layer} call: its input shape changed in tracing'
-  elif x_rank != len(call.x_shape) + 1 or tuple(np.delete(
-      program._shape(x_var), x_state.axis)) != tuple(call.x_shape):  # pylint: disable=protected-access
+  elif len(x_shape) != len(call.x_shape) + 1 or tuple(np.delete(
+      x_shape, x_state.axis)) != tuple(call.x_shape):
     return None, (f'{call.layer} call at {_site(tap.path)}: called under a '
                   'vmap whose axis is not the examples')
   return site, ''
@@ -353,7 +348,7 @@ def _site_of(traced: Traced, tap: program.TapSite) -> tuple[Site | None, str]:
 def _rule_name(site: Site) -> str:
   if site.rule != capture.DENSE:
     return site.rule
-  x_shape = program._shape(site.eqn.invars[-1])  # pylint: disable=protected-access
+  x_shape = program.shape_of(site.eqn.invars[-1])
   positions = math.prod(x_shape) // x_shape[site.x_axis] // math.prod(
       x_shape[len(x_shape) - site.dense.contracted:])
   if positions == 1:
@@ -537,7 +532,7 @@ def _dense_stats(site, members, flat, grads, x, d, b, microbatch_size):
   return out
 
 
-def _embed_stats(site, members, flat, invals, d, b):
+def _embed_stats(site, members, invals, d, b):
   """Rows found by running the layer's own lookup on a table of row numbers."""
   (i, _), = members
   table = invals[0]
@@ -623,8 +618,11 @@ def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
                                                jnp.float32)) * b
       return total, (outs, seen)
 
-    (_, (outs, seen)), (grads, out_grads) = jax.value_and_grad(
-        probed, argnums=(0, 1), has_aux=True)(flat, probes)
+    if sites:
+      (_, (outs, seen)), (grads, out_grads) = jax.value_and_grad(
+          probed, argnums=(0, 1), has_aux=True)(flat, probes)
+    else:   # nothing tapped: the loss only, every leaf from the exact path
+      _, (outs, seen) = probed(flat, probes)
     results = {}
     by_site: dict[Any, list] = {}
     for i, leaf in enumerate(plan.leaves):
@@ -639,7 +637,7 @@ def fast_value_and_grad_stats(loss_fn, *, argnums: tuple[int, ...],
         results.update(_dense_stats(site, members, flat, grads, x, d, b,
                                     microbatch_size))
       elif site.rule == capture.EMBED:
-        results.update(_embed_stats(site, members, flat, invals, d, b))
+        results.update(_embed_stats(site, members, invals, d, b))
       else:
         results.update(_materialized_stats(site, members, invals, x, d, b,
                                            microbatch_size))

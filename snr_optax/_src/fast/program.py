@@ -92,7 +92,7 @@ def _is_literal(v) -> bool:
   return isinstance(v, jex.core.Literal)
 
 
-def _shape(v) -> tuple[int, ...]:
+def shape_of(v) -> tuple[int, ...]:
   return tuple(getattr(v.aval, 'shape', ()))
 
 
@@ -105,13 +105,14 @@ logistic lt max min mul ne neg nextafter not or polygamma population_count
 pow real reduce_precision rem round rsqrt select_n shift_left
 shift_right_arithmetic shift_right_logical sign sin sinh sqrt square
 stop_gradient sub tan tanh xor zeta regularized_incomplete_beta
-random_gamma_grad clz optimization_barrier
+random_gamma_grad clz
 '''.split())
 # Linear in each Total operand: they keep a Total a Total.
 _LINEAR = frozenset('''add sub neg convert_element_type copy copy_p
-reduce_precision stop_gradient optimization_barrier'''.split())
+reduce_precision stop_gradient'''.split())
+# Each output is its operand (several operands for optimization_barrier).
 _IDENTITY = frozenset('''sharding_constraint mesh_cast reshard device_put
-pvary'''.split())
+pvary optimization_barrier'''.split())
 _REDUCE_SUM = frozenset(['reduce_sum'])
 _REDUCE_OTHER = frozenset('''reduce_max reduce_min reduce_prod reduce_and
 reduce_or reduce_xor argmax argmin'''.split())
@@ -228,7 +229,7 @@ class _Analyser:
     sized_in = any(not _is_literal(v) and v in self.sized
                    for v in eqn.invars)
     shapes = twin_eqn is not None and any(
-        _shape(v) != _shape(w) for v, w in zip(eqn.invars, twin_eqn.invars))
+        shape_of(v) != shape_of(w) for v, w in zip(eqn.invars, twin_eqn.invars))
     self.literal_differs = differs
     # Calls carry sizes through their own equations (see ``eqn``); control
     # flow by its inputs: only a plain primitive turns a shape into values.
@@ -242,7 +243,7 @@ class _Analyser:
   def _fold(self, eqn) -> None:
     """Evaluates an equation of literals and folded values (small ones)."""
     if eqn.primitive.name in _RANDOM or len(eqn.outvars) != 1 or (
-        _inner(eqn) is not None) or math.prod(_shape(eqn.outvars[0])) > 4096:
+        _inner(eqn) is not None) or math.prod(shape_of(eqn.outvars[0])) > 4096:
       return
     vals = []
     for v in eqn.invars:
@@ -268,7 +269,7 @@ class _Analyser:
       return [first] * n_out
     inner = _inner(eqn)
     if inner is not None:
-      jaxpr, consts = inner
+      jaxpr, _ = inner
       tap = self.is_tap(eqn) if name in ('jit', 'pjit') else None
       if tap is not None and ins and isinstance(ins[-1], Const):
         ins = ins[:-1] + [self._as_examples(eqn.invars[-1], ins[-1])]
@@ -294,7 +295,7 @@ class _Analyser:
       random = name in _RANDOM or any(s.random for s in ins)
       if name == 'iota':
         dim = eqn.params['dimension']
-        rank = len(_shape(eqn.outvars[0]))
+        rank = len(shape_of(eqn.outvars[0]))
         return [Const(frozenset(range(rank)) - {dim})]
       if name == 'broadcast_in_dim':
         return [self._broadcast_const(eqn, ins[0])]
@@ -326,7 +327,7 @@ class _Analyser:
     input, and is followed as one from here on (so anything that then mixes
     its rows is seen). With no such axis, or several, it stays a Const.
     """
-    shape = _shape(v)
+    shape = shape_of(v)
     axes = [a for a in s.uniform if shape[a] == self.b]
     if self.b > 1 and len(axes) == 1 and not s.random:
       return Batch(axes[0])
@@ -334,7 +335,7 @@ class _Analyser:
 
   def _broadcast_const(self, eqn, s: Const) -> Const:
     dims = eqn.params['broadcast_dimensions']
-    in_shape = _shape(eqn.invars[0])
+    in_shape = shape_of(eqn.invars[0])
     out_rank = len(eqn.params['shape'])
     uniform = set(range(out_rank)) - set(dims)
     for j, d in enumerate(dims):
@@ -345,8 +346,8 @@ class _Analyser:
   def _moved_uniform(self, eqn, uniform) -> frozenset[int] | None:
     """Where a layout change takes a Const's uniform axes (None: unknown)."""
     name = eqn.primitive.name
-    in_shape = _shape(eqn.invars[0])
-    out_shape = _shape(eqn.outvars[0])
+    in_shape = shape_of(eqn.invars[0])
+    out_shape = shape_of(eqn.outvars[0])
     if name == 'reshape':
       mapping = _axis_map_reshape(in_shape, out_shape)
       return frozenset(mapping[u] for u in uniform if u in mapping)
@@ -370,8 +371,8 @@ class _Analyser:
   def _gather_const(self, eqn, indices: Const) -> Const:
     """Rows gathered by indices equal along an axis are equal along it."""
     dn = eqn.params['dimension_numbers']
-    out_rank = len(_shape(eqn.outvars[0]))
-    idx_rank = len(_shape(eqn.invars[1]))
+    out_rank = len(shape_of(eqn.outvars[0]))
+    idx_rank = len(shape_of(eqn.invars[1]))
     positions = [d for d in range(out_rank) if d not in dn.offset_dims]
     if dn.operand_batching_dims:
       return Const(frozenset(), indices.random)
@@ -380,10 +381,10 @@ class _Analyser:
                  indices.random)
 
   def _elementwise_const(self, eqn, ins) -> Const:
-    shape = _shape(eqn.outvars[0])
+    shape = shape_of(eqn.outvars[0])
     uniform = set(range(len(shape)))
     for v, s in zip(eqn.invars, ins):
-      vs = _shape(v)
+      vs = shape_of(v)
       if not vs:
         continue
       uniform &= {a for a in range(len(vs)) if a in s.uniform or vs[a] == 1}
@@ -393,7 +394,7 @@ class _Analyser:
 
   def _aligned(self, v, s: Const, axis: int, eqn) -> None:
     """A batch-independent operand meets example axis ``axis``."""
-    shape = _shape(v)
+    shape = shape_of(v)
     if not shape or shape[axis] == 1 or axis in s.uniform:
       return
     what = (f'randomness drawn for the whole batch ({eqn.primitive.name} '
@@ -422,10 +423,10 @@ class _Analyser:
     params = eqn.params
     totals = [s for s in ins if isinstance(s, Total)]
     batches = [s for s in ins if isinstance(s, Batch)]
-    if name in _IDENTITY or name == 'optimization_barrier':
+    if name in _IDENTITY:
       return list(ins)
     if totals:
-      return self._total_rule(eqn, ins, p, batches)
+      return self._total_rule(eqn, ins, batches)
     if self.literal_differs or any(
         isinstance(s, Const) and not _is_literal(v) and v in self.sized
         for v, s in zip(eqn.invars, ins)):
@@ -433,18 +434,17 @@ class _Analyser:
                     'the batch size (e.g. divided by sqrt(b))')
     if name in _ELEMENTWISE:
       return [Batch(self._lined_up(eqn, ins, batches))] * len(eqn.outvars)
-    (s,) = batches if len(ins) == 1 else (None,)
     if name == 'broadcast_in_dim':
       return [Batch(params['broadcast_dimensions'][ins[0].axis])]
     if name == 'reshape':
-      mapping = _axis_map_reshape(_shape(eqn.invars[0]),
-                                  _shape(eqn.outvars[0]))
+      mapping = _axis_map_reshape(shape_of(eqn.invars[0]),
+                                  shape_of(eqn.outvars[0]))
       if ins[0].axis not in mapping:
         raise _Unfollowable('the reshape merges or splits the example axis')
       return [Batch(mapping[ins[0].axis])]
     if name == 'squeeze':
       a = ins[0].axis
-      dims = [d % len(_shape(eqn.invars[0])) for d in params['dimensions']]
+      dims = [d % len(shape_of(eqn.invars[0])) for d in params['dimensions']]
       return [Batch(a - sum(d < a for d in dims))]
     if name == 'expand_dims':
       a = ins[0].axis
@@ -483,7 +483,7 @@ class _Analyser:
       return [Batch(axis)] * len(eqn.outvars)
     if name == 'top_k':
       a = ins[0].axis
-      if a == len(_shape(eqn.invars[0])) - 1:
+      if a == len(shape_of(eqn.invars[0])) - 1:
         raise _Mixing('top_k along the examples')
       return [Batch(a)] * len(eqn.outvars)
     if name == 'split':
@@ -511,7 +511,7 @@ class _Analyser:
       return list(self._cond(eqn, ins, p))
     raise _Unfollowable('no rule for this primitive with per-example inputs')
 
-  def _total_rule(self, eqn, ins, p, batches) -> list[State]:
+  def _total_rule(self, eqn, ins, batches) -> list[State]:
     name = eqn.primitive.name
     n_out = len(eqn.outvars)
     if batches:
@@ -519,7 +519,7 @@ class _Analyser:
                     'per-example values (e.g. normalising by a batch '
                     'statistic)')
     totals = [s for s in ins if isinstance(s, Total)]
-    if name in _LINEAR or name in _IDENTITY:
+    if name in _LINEAR:
       if name in ('add', 'sub'):
         sign = [1.0, -1.0 if name == 'sub' else 1.0]
         terms = []
@@ -565,7 +565,7 @@ class _Analyser:
     if not isinstance(s, Batch) or any(isinstance(x, Batch) for x in ins[1:]):
       raise _Unfollowable('slice positions that depend on the examples')
     a = s.axis
-    in_shape, out_shape = _shape(eqn.invars[0]), _shape(eqn.outvars[0])
+    in_shape, out_shape = shape_of(eqn.invars[0]), shape_of(eqn.outvars[0])
     name = eqn.primitive.name
     if name == 'pad':
       lo, hi, interior = eqn.params['padding_config'][a]
@@ -584,7 +584,7 @@ class _Analyser:
     if len(axes) != 1:
       raise _Mixing('example axes do not line up')
     a = axes.pop()
-    if _shape(eqn.invars[1])[a] != _shape(eqn.invars[0])[a]:
+    if shape_of(eqn.invars[1])[a] != shape_of(eqn.invars[0])[a]:
       raise _Mixing('updates only some of the examples')
     for v, s in zip(eqn.invars[:2], ins[:2]):
       if isinstance(s, Const):
@@ -606,8 +606,8 @@ class _Analyser:
   def _dot_general(self, eqn, ins) -> State:
     (lc, rc), (lb, rb) = eqn.params['dimension_numbers']
     lhs, rhs = ins
-    lrank = len(_shape(eqn.invars[0]))
-    rrank = len(_shape(eqn.invars[1]))
+    lrank = len(shape_of(eqn.invars[0]))
+    rrank = len(shape_of(eqn.invars[1]))
     l_free = [d for d in range(lrank) if d not in lc and d not in lb]
     r_free = [d for d in range(rrank) if d not in rc and d not in rb]
     if isinstance(lhs, Batch) and isinstance(rhs, Batch):
@@ -628,7 +628,7 @@ class _Analyser:
       raise _Mixing('a product that sums over the examples')
     if a in batch_dims:
       k = list(batch_dims).index(a)
-      shape = _shape(other_v)
+      shape = shape_of(other_v)
       if shape[other_batch[k]] != 1 and other_batch[k] not in other.uniform:
         raise _Mixing('a batched product with a value lined up with the '
                       'examples that is not part of the batch')
@@ -647,9 +647,9 @@ class _Analyser:
   def _gather(self, eqn, ins) -> State:
     operand, indices = ins
     dn = eqn.params['dimension_numbers']
-    out_rank = len(_shape(eqn.outvars[0]))
+    out_rank = len(shape_of(eqn.outvars[0]))
     batch_positions = [d for d in range(out_rank) if d not in dn.offset_dims]
-    idx_rank = len(_shape(eqn.invars[1]))
+    idx_rank = len(shape_of(eqn.invars[1]))
     if isinstance(operand, Const):
       if indices.axis == idx_rank - 1:
         raise _Unfollowable('indices whose index vector is per example')
@@ -663,9 +663,9 @@ class _Analyser:
       raise _Mixing('a gather across examples')
     if a in dn.start_index_map or a in dn.collapsed_slice_dims or (
         a in dn.operand_batching_dims) or (
-            eqn.params['slice_sizes'][a] != _shape(eqn.invars[0])[a]):
+            eqn.params['slice_sizes'][a] != shape_of(eqn.invars[0])[a]):
       raise _Mixing('a gather that selects examples')
-    kept = [d for d in range(len(_shape(eqn.invars[0])))
+    kept = [d for d in range(len(shape_of(eqn.invars[0])))
             if d not in dn.collapsed_slice_dims
             and d not in dn.operand_batching_dims]
     return Batch(dn.offset_dims[kept.index(a)])
@@ -961,25 +961,26 @@ def match_dense(jaxpr, n_params: int) -> DenseMatch | None:
     if any(s is None for s in ins) or len(eqn.outvars) != 1:
       return None
     name = eqn.primitive.name
-    out_shape = _shape(eqn.outvars[0])
+    out_shape = shape_of(eqn.outvars[0])
     if name == 'convert_element_type' and ins[0][0] == 'param' and (
         _is_upcast(eqn)):
       out = ins[0]
     elif name == 'dot_general' and ins[0] == ('x',) and ins[1][0] == 'param':
       (lc, rc), (lb, rb) = eqn.params['dimension_numbers']
-      rank = len(_shape(eqn.invars[0]))
+      rank = len(shape_of(eqn.invars[0]))
       c = len(lc)
+      preferred = eqn.params.get('preferred_element_type')
       if lb or rb or c == 0 or tuple(lc) != tuple(range(rank - c, rank)) or (
-          tuple(rc) != tuple(range(c))) or eqn.params.get(
-              'preferred_element_type') not in (None, eqn.outvars[0].aval.dtype):
+          tuple(rc) != tuple(range(c))) or preferred not in (
+              None, eqn.outvars[0].aval.dtype):
         return None
-      out = ('dot', ins[1][1], c, len(_shape(eqn.invars[1])) - c)
+      out = ('dot', ins[1][1], c, len(shape_of(eqn.invars[1])) - c)
     elif name in ('reshape', 'broadcast_in_dim') and ins[0][0] in (
         'param', 'bias'):
       j = ins[0][1]
-      param_shape = _shape(jaxpr.invars[j])
+      param_shape = shape_of(jaxpr.invars[j])
       k = len(param_shape)
-      in_shape = _shape(eqn.invars[0])
+      in_shape = shape_of(eqn.invars[0])
       if out_shape[len(out_shape) - k:] != param_shape or any(
           n != 1 for n in out_shape[:len(out_shape) - k]):
         return None
@@ -1010,8 +1011,8 @@ def match_dense(jaxpr, n_params: int) -> DenseMatch | None:
 def _gathers_rows(eqn) -> bool:
   """A gather of whole rows of a [V, D] operand, one row per index."""
   dn = eqn.params['dimension_numbers']
-  shape = _shape(eqn.invars[0])
-  out_rank = len(_shape(eqn.outvars[0]))
+  shape = shape_of(eqn.invars[0])
+  out_rank = len(shape_of(eqn.outvars[0]))
   return (len(shape) == 2 and tuple(dn.start_index_map) == (0,)
           and tuple(dn.collapsed_slice_dims) == (0,)
           and tuple(dn.offset_dims) == (out_rank - 1,)
