@@ -6,6 +6,8 @@ Per parameter, update only where the batch signal beats its leave-one-out
 noise, mu^2 > sigma^2 / (b - 1) (Litman and Guo, 2026, arXiv:2605.01172).
 """
 
+from snr_optax._src.accumulation import accumulate_stats
+from snr_optax._src.accumulation import AccumulateStatsState
 from snr_optax._src.alias import snr_adam
 from snr_optax._src.alias import streaming_snr_adamw
 from snr_optax._src.check import check_stats
@@ -28,10 +30,12 @@ from snr_optax import sharding
 __version__ = '0.1.0'
 
 __all__ = (
+    'AccumulateStatsState',
     'GatedState',
     'GradStats',
     'SNRMaskState',
     'ScaleByStreamingSNRState',
+    'accumulate_stats',
     'check_stats',
     'compute_mask',
     'gated',

@@ -190,6 +190,8 @@ def merge_stats(a: GradStats, b: GradStats) -> GradStats:
 
   def merge_m2(m_a, m_b, s_a, s_b):
     delta = m_b - m_a
+    if jnp.iscomplexobj(delta):   # |delta|^2, as the two-pass M2 of complex
+      delta = jnp.abs(delta)
     return s_a + s_b + jnp.square(delta) * w_ab.astype(s_a.dtype)
 
   mean = jax.tree.map(merge_mean, a.mean, b.mean)

@@ -61,6 +61,7 @@ def _zero_fraction() -> jax.Array:
 
 def _stats_and_reference(updates, params, grad_stats):
   """Statistics of the step and the tree whose dtypes the output takes."""
+  validation.check_not_under_multi_steps()
   if grad_stats is not None:
     # The composable form: batch-mean updates, statistics as an extra arg.
     if not isinstance(grad_stats, GradStats):
@@ -105,8 +106,10 @@ _PER_EXAMPLE_WARNING = """
   .. warning::
     Generic gradient accumulation (``optax.MultiSteps``, ``optax.apply_every``)
     does not work with this transformation: it would average means and lose
-    the per-example statistics. Accumulate with :func:`snr_optax.merge_stats`
-    (or ``value_and_grad_stats(..., method="microbatch")``) instead.
+    the per-example statistics (``optax.MultiSteps`` around it is refused with
+    a ``ValueError``). Accumulate micro-batches exactly with
+    :func:`snr_optax.accumulate_stats` instead, or bound the memory of one
+    large batch with ``value_and_grad_stats(..., method="microbatch")``.
 """
 
 
@@ -158,6 +161,7 @@ def snr_mask(
 
   def init_fn(params):
     del params
+    validation.check_not_under_multi_steps()
     return SNRMaskState(mask_fraction=_zero_fraction())
 
   def update_fn(updates, state, params=None, *, grad_stats=None, **extra_args):
@@ -212,6 +216,7 @@ def gated(
   inner = optax.with_extra_args_support(inner)
 
   def init_fn(params):
+    validation.check_not_under_multi_steps()
     return GatedState(inner_state=inner.init(params),
                       mask_fraction=_zero_fraction())
 

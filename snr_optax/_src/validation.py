@@ -9,10 +9,13 @@ checks cost nothing at run time and fire before JAX would fail deep inside.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
+import sys
 from typing import Any
 
 import jax
 import numpy as np
+import optax
 
 PyTree = Any
 
@@ -47,8 +50,12 @@ def check_nonnegative(name: str, value: Any) -> None:
     raise ValueError(f'{name} must be >= 0, got {value!r}.')
 
 
-def batch_size_of(tree: PyTree, *, what: str) -> int:
-  """The common leading-axis size b of every leaf; b must be at least 2."""
+def batch_size_of(tree: PyTree, *, what: str, min_batch_size: int = 2) -> int:
+  """The common leading-axis size b of every leaf, at least ``min_batch_size``.
+
+  The default 2 is what the leave-one-out noise of one batch needs; a
+  micro-batch of :func:`snr_optax.accumulate_stats` may hold one example.
+  """
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
   if not leaves:
     raise ValueError(f'The {what} tree has no leaves.')
@@ -69,18 +76,35 @@ def batch_size_of(tree: PyTree, *, what: str) -> int:
         f'The leaves of the {what} disagree on the leading batch axis: '
         f'{described}.')
   (b,) = sizes
-  if b < 2:
+  if b < min_batch_size:
     path, shape = sizes[b]
+    needs = ('the leave-one-out noise needs at least 2 examples'
+             if min_batch_size == 2 else
+             f'at least {min_batch_size} example'
+             + ('s are' if min_batch_size > 1 else ' is') + ' needed')
     raise ValueError(
         f'The {what}: batch size {b} (leaf {leaf_name(path)} has shape '
-        f'{shape}), but the leave-one-out noise needs at least 2 examples.')
+        f'{shape}), but {needs}.')
   return int(b)
 
 
-def check_per_example_matches_params(per_example: PyTree,
-                                     params: PyTree) -> int:
-  """Checks per-example leaves are [b, *param.shape]; returns b."""
-  b = batch_size_of(per_example, what='per-example gradients')
+_ACCUMULATION_HINT = (
+    ' Generic gradient accumulation (optax.MultiSteps, optax.apply_every) '
+    'averages or sums gradients and cannot feed a per-example '
+    'transformation; accumulate micro-batches exactly with '
+    'snr_optax.accumulate_stats(opt, k).')
+
+
+def check_per_example_matches_params(per_example: PyTree, params: PyTree, *,
+                                     min_batch_size: int = 2) -> int:
+  """Checks per-example leaves are [b, *param.shape]; returns b.
+
+  Where a mismatch looks like the output of a gradient accumulator (a leaf
+  shaped like its parameter, or micro-batches stacked as ``[k, b, ...]``),
+  the message points at :func:`snr_optax.accumulate_stats`.
+  """
+  b = batch_size_of(per_example, what='per-example gradients',
+                    min_batch_size=min_batch_size)
   ex_leaves, ex_def = jax.tree_util.tree_flatten_with_path(per_example)
   p_leaves, p_def = jax.tree_util.tree_flatten_with_path(params)
   if ex_def != p_def:
@@ -92,7 +116,12 @@ def check_per_example_matches_params(per_example: PyTree,
       hint = ''
       if tuple(np.shape(g)) == tuple(np.shape(p)):
         hint = (' It looks already averaged over the batch; pass per-example '
-                'gradients (a leading batch axis) instead.')
+                'gradients (a leading batch axis) instead.'
+                + _ACCUMULATION_HINT)
+      elif tuple(np.shape(g)[2:]) == tuple(np.shape(p)):
+        hint = (' It looks like micro-batches stacked on two leading axes '
+                '([k, b, *param.shape]); pass one batch per call (or reshape '
+                'to [k * b, *param.shape]).' + _ACCUMULATION_HINT)
       raise ValueError(
           f'Per-example gradient leaf {leaf_name(path)} has shape '
           f'{tuple(np.shape(g))}, but params has shape {tuple(np.shape(p))}; '
@@ -126,3 +155,42 @@ def check_in_range(name: str, value: Any, low: float, high: float) -> None:
   v = np.asarray(value, dtype=np.float64)
   if v.shape == () and not low <= v < high:
     raise ValueError(f'{name} must lie in [{low}, {high}), got {value!r}.')
+
+
+@functools.cache
+def _multi_steps_code_objects() -> frozenset:
+  """Code objects of ``optax.MultiSteps.init`` and ``optax.MultiSteps.update``.
+
+  These are the methods that call the wrapped transformation (``update``'s
+  nested branches run below its frame).
+  """
+  return frozenset(getattr(optax.MultiSteps, name).__code__
+                   for name in ('init', 'update'))
+
+
+def check_not_under_multi_steps() -> None:
+  """Refuses a per-example transformation called from ``optax.MultiSteps``.
+
+  ``optax.MultiSteps`` averages the mean gradients of its micro-steps and
+  forwards extra arguments such as ``grad_stats=`` unchanged, so a
+  per-example transformation inside it would see only the last micro-batch's
+  statistics (and fails on per-example gradients or a ``GradStats``, which it
+  cannot average). It calls the wrapped ``init`` and ``update`` from its own
+  methods, so one of their frames is on the Python stack while ours runs
+  (``init`` runs eagerly, ``update`` at trace time): that is what is checked,
+  by code object (cheap: a walk up the stack, no names compared).
+
+  Raises:
+    ValueError: when called, directly or not, from ``optax.MultiSteps``.
+  """
+  codes = _multi_steps_code_objects()
+  frame = sys._getframe(1)   # pylint: disable=protected-access
+  while frame is not None:
+    if frame.f_code in codes:
+      raise ValueError(
+          'optax.MultiSteps cannot wrap a snr_optax per-example '
+          'transformation: it averages the micro-batches\' mean gradients '
+          'and would keep only the last micro-batch\'s statistics; use '
+          'snr_optax.accumulate_stats(opt, k) instead, which merges them '
+          'exactly.')
+    frame = frame.f_back
