@@ -471,6 +471,25 @@ class GenericAccumulationIsRefusedTest(parameterized.TestCase):
     with self.assertRaises((ValueError, TypeError)):
       tx.update(_micro_batches((5,))[0], state2, params)
 
+  def test_apply_every_before_the_mask_is_not_detected(self):
+    # Documented as not detectable (README): with per-example micro-batches
+    # of one size, the mask sees zeros, then per index i the sum of example i
+    # of each micro-batch; with grad_stats=, apply_every has no effect.
+    batches = _micro_batches((4, 4), seed=12)
+    params = _params()
+    tx = optax.chain(optax.apply_every(2), so.snr_mask())
+    updates, _ = _run(tx, batches, params, jit=False)
+    np.testing.assert_array_equal(updates[0]['w'], np.zeros(SHAPE))
+    summed = {'w': batches[0]['w'] + batches[1]['w']}
+    np.testing.assert_allclose(updates[1]['w'],
+                               _run(so.snr_mask(), [summed], params)[0][0]['w'],
+                               rtol=1e-6)
+    updates, _ = _run(tx, batches, params, form='extra_arg', jit=False)
+    for g, u in zip(batches, updates):
+      np.testing.assert_allclose(u['w'],
+                                 _run(so.snr_mask(), [g], params)[0][0]['w'],
+                                 rtol=1e-6)
+
   def test_apply_every_after_the_mask_sums_masked_means(self):
     # chain(snr_mask(), apply_every(k)) masks each micro-batch on its own
     # statistics and sums the masked means: a well-defined (different)
