@@ -305,6 +305,23 @@ class AccumulateStatsTest(parameterized.TestCase):
                       _params())
     self.assertFalse(np.isfinite(updates[1]['w'][0, 0]))
 
+  def test_sharded_batch_equals_single_device(self):
+    n = jax.device_count()
+    if 8 % n:
+      self.skipTest(f'{n} devices do not divide a micro-batch of 8')
+    mesh = jax.make_mesh((n,), ('data',))
+    batches = _micro_batches((8,) * 4, seed=13)
+    params = _params()
+    opt = so.accumulate_stats(so.snr_adam(0.1), 2)
+    expected, _ = _run(opt, batches, params)
+    sharded = [jax.device_put(g, jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec('data'))) for g in batches]
+    with jax.set_mesh(mesh):
+      updates, state = _run(opt, sharded, params)
+    self.assertEqual(int(state.gradient_step), 2)
+    for u, e in zip(updates, expected):
+      np.testing.assert_allclose(u['w'], e['w'], rtol=1e-6, atol=1e-7)
+
   def test_abstract_init(self):
     params = {'w': jax.ShapeDtypeStruct(SHAPE, jnp.bfloat16)}
     state = so.accumulate_stats(optax.sgd(0.1), 2).init(params)
