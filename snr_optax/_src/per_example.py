@@ -15,8 +15,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
 
+from snr_optax._src import axis_types
 from snr_optax._src import exact
+from snr_optax._src import partitioner
 from snr_optax._src import stats as stats_lib
 from snr_optax._src import validation
 from snr_optax._src.fast import engine
@@ -88,7 +92,7 @@ def per_example_grads(
       return jax.vmap(one)(pairs)
     return jax.lax.map(one, pairs, batch_size=microbatch_size)
 
-  return fn
+  return _on_meshes(fn, loss_fn, nums, has_aux, per_example=True)
 
 
 def value_and_grad_stats(
@@ -158,9 +162,9 @@ def value_and_grad_stats(
   if method == 'microbatch' and microbatch_size is None:
     raise ValueError('method="microbatch" needs microbatch_size.')
   if method in ('auto', 'fast'):
-    return engine.fast_value_and_grad_stats(
+    return _on_meshes(engine.fast_value_and_grad_stats(
         loss_fn, argnums=nums, has_aux=has_aux,
-        microbatch_size=microbatch_size)
+        microbatch_size=microbatch_size), loss_fn, nums, has_aux)
   exact_microbatch = microbatch_size if method != 'vmap' else None
 
   def fn(params, batch, *args):
@@ -179,4 +183,89 @@ def value_and_grad_stats(
       value = loss_fn(params, batch, *args)
     return value, stats
 
-  return fn
+  return _on_meshes(fn, loss_fn, nums, has_aux)
+
+
+def _on_meshes(fn, loss_fn, argnums, has_aux, *, per_example=False):
+  """``fn`` made safe on device meshes.
+
+  On explicit mesh axes it runs with the axes as Auto and its results are
+  typed back (see ``axis_types``): statistics take their parameters'
+  shardings, per-example values (leading axis b: per-example gradients,
+  per-example ``aux``) the batch's, and the rest (the loss, batch-level
+  ``aux``) are replicated. On any mesh of several devices, the program is
+  first checked for what XLA's partitioner computes wrongly (see
+  ``partitioner``).
+  """
+  def wrapped(params, batch, *args):
+    call_args = (params, batch) + args
+    b = exact.check_call(batch, argnums, args)
+    batch_axes = axis_types.leading_axis_spec(batch)
+    wrt = tuple(call_args[n] for n in argnums)
+    wrt_specs = jax.tree.map(axis_types.spec_of, wrt)
+    if len(argnums) == 1:
+      wrt, wrt_specs = wrt[0], wrt_specs[0]
+
+    def example_spec(x, inner=P()):
+      rest = tuple(inner) + (None,) * (jnp.ndim(x) - 1 - len(inner))
+      if batch_axes is None or any(
+          set(_names(batch_axes)) & set(_names(entry)) for entry in rest):
+        return P(None, *rest)
+      return P(batch_axes, *rest)
+
+    def aux_specs(aux):
+      return jax.tree.map(
+          lambda x: example_spec(x) if jnp.ndim(x) and jnp.shape(x)[0] == b
+          else P(), aux)
+
+    def out_specs(out):
+      if per_example:
+        grads = out[0] if has_aux else out
+        specs = jax.tree.map(lambda spec, g: example_spec(g, spec), wrt_specs,
+                             grads, is_leaf=_is_spec)
+        return (specs, aux_specs(out[1])) if has_aux else specs
+      stats_specs = GradStats(wrt_specs, wrt_specs, P())
+      if has_aux:
+        return (P(), aux_specs(out[0][1])), stats_specs
+      return P(), stats_specs
+
+    run = fn
+    if partitioner.on_several_devices(call_args):
+      run = _checked(fn, jax.grad(loss_fn, argnums=argnums, has_aux=has_aux))
+    return axis_types.call_with_auto_axes(run, call_args, out_specs)
+  return wrapped
+
+
+def _checked(fn, ordinary_grad):
+  """``fn``, traced once, checked by ``partitioner``, then run as traced."""
+  def run(*call_args):
+    leaves, tree = jax.tree.flatten(call_args)
+    arrays = [k for k, x in enumerate(leaves)
+              if isinstance(x, (jax.Array, np.ndarray, np.generic))]
+
+    def on_arrays(f):
+      # Other leaves (Python values) stay static, as in a direct call.
+      def g(*values):
+        full = list(leaves)
+        for k, v in zip(arrays, values):
+          full[k] = v
+        return f(*jax.tree.unflatten(tree, full))
+      return g
+    values = [leaves[k] for k in arrays]
+    program, shape = jax.make_jaxpr(on_arrays(fn), return_shape=True)(*values)
+    ordinary = jax.make_jaxpr(on_arrays(ordinary_grad))(*values)
+    partitioner.check_no_grouped_example_convolutions(program.jaxpr,
+                                                      ordinary.jaxpr)
+    out = jax.core.eval_jaxpr(program.jaxpr, program.consts, *values)
+    return jax.tree.unflatten(jax.tree.structure(shape), out)
+  return run
+
+
+def _is_spec(x) -> bool:
+  return isinstance(x, P)
+
+
+def _names(entry) -> tuple[str, ...]:
+  if entry is None:
+    return ()
+  return (entry,) if isinstance(entry, str) else tuple(entry)

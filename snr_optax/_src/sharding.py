@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import AxisType
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -28,24 +29,34 @@ COLLECTIVES = ('all-reduce', 'all-gather', 'reduce-scatter', 'all-to-all',
 
 
 def make_mesh(axes: Mapping[str, int] | None = None,
-              devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """A device mesh with named axes, e.g. ``{'data': 4, 'fsdp': 2}``.
+              devices: Sequence[jax.Device] | None = None, *,
+              axis_type: AxisType = AxisType.Explicit) -> Mesh:
+  """``jax.make_mesh`` with named sizes, e.g. ``{'data': 4, 'fsdp': 2}``.
+
+  Everything in snr_optax works on meshes of either axis type, with or
+  without ``jax.set_mesh``; this helper only adds sizes by name and -1.
 
   Args:
     axes: axis name -> size, in mesh order; one size may be -1 (the rest of
       the devices). Default: one ``'data'`` axis over every device.
     devices: the devices (default: all of ``jax.devices()``, which spans
       every host after ``jax.distributed.initialize()``).
+    axis_type: the type of every axis: ``AxisType.Explicit`` (shardings in
+      types; ``jax.make_mesh``'s default) or ``AxisType.Auto`` (the compiler
+      propagates shardings).
 
   Returns:
-    A ``jax.sharding.Mesh`` whose axes are ``AxisType.Auto`` (the compiler
-    propagates shardings; what ``jax.jit`` with ``NamedSharding`` expects).
+    A ``jax.sharding.Mesh``.
+
+  Raises:
+    ValueError: if the sizes do not multiply to the number of devices.
 
   Examples:
+    >>> import jax
     >>> import snr_optax as so
     >>> mesh = so.sharding.make_mesh({'data': -1})
-    >>> mesh.axis_names
-    ('data',)
+    >>> mesh.axis_names, mesh.axis_types
+    (('data',), (Explicit,))
   """
   devices = list(jax.devices() if devices is None else devices)
   axes = dict({'data': -1} if axes is None else axes)
@@ -62,7 +73,7 @@ def make_mesh(axes: Mapping[str, int] | None = None,
     raise ValueError(f'Mesh axes {axes} need {math.prod(axes.values())} '
                      f'devices, but {len(devices)} are given.')
   return jax.make_mesh(tuple(axes.values()), tuple(axes),
-                       axis_types=(jax.sharding.AxisType.Auto,) * len(axes),
+                       axis_types=(axis_type,) * len(axes),
                        devices=devices)
 
 
@@ -141,7 +152,9 @@ def fsdp_shardings(params: PyTree, mesh: Mesh, axis: str = 'fsdp', *,
 def shardings_of(tree: PyTree, mesh: Mesh) -> PyTree:
   """The sharding of every leaf on ``mesh``, e.g. for ``out_shardings``.
 
-  With ``AxisType.Auto`` meshes the compiler picks output shardings; pass
+  On ``Explicit`` axes outputs carry their shardings in their types and
+  this is not needed. With ``AxisType.Auto`` meshes the compiler picks
+  output shardings; pass
   the parameters' and the optimizer state's own shardings as
   ``out_shardings`` so that a sharded step returns them sharded the same
   way. Optimizer states made by ``opt.init`` on sharded parameters share

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from snr_optax._src import axis_types
 from snr_optax._src import validation
 
 PyTree = Any
@@ -131,7 +132,16 @@ def stats_from_per_example(per_example_grads: PyTree) -> GradStats:
     Array([1., 0.], dtype=float32)
   """
   validation.batch_size_of(per_example_grads, what='per-example gradients')
-  return stats_of_chunk(per_example_grads)
+
+  def out_specs(stats):
+    del stats
+    specs = jax.tree.map(lambda g: jax.sharding.PartitionSpec(
+        *axis_types.spec_of(g)[1:]), per_example_grads)
+    return GradStats(specs, specs, jax.sharding.PartitionSpec())
+  # On explicit mesh axes each statistic keeps its parameter's sharding
+  # (the per-example leaf's, less the batch axis).
+  return axis_types.call_with_auto_axes(stats_of_chunk, (per_example_grads,),
+                                        out_specs)
 
 
 def stats_of_chunk(per_example_grads: PyTree) -> GradStats:

@@ -1,0 +1,89 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Per-example programs that XLA's partitioner gets wrong, found and refused.
+
+``jax.vmap`` of a convolution's gradient folds the examples into the
+convolution's feature groups (``feature_group_count`` or
+``batch_group_count`` of b x G). With the batch split over several devices,
+XLA's SPMD partitioner (jaxlib 0.10, XLA:CPU; reproduced below) computes
+such a grouped convolution silently wrong: only the first device's examples
+come out right, the textbook ``jax.jit(jax.vmap(jax.grad(f)))`` included::
+
+    mesh = jax.make_mesh((8,), ('data',))
+    x = jax.device_put(x, NamedSharding(mesh, P('data')))   # [16, 5, 5, 1]
+    jax.jit(jax.vmap(jax.grad(conv_loss), in_axes=(None, 0)))(w, x)
+    # examples 2..15 get example 3's kernel gradient
+
+A statistic built on it would be silently wrong, so the statistics engine
+looks for these convolutions in the program it is about to run whenever
+its inputs are on a mesh of more than one device, and refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+PyTree = Any
+_GROUPS = ('feature_group_count', 'batch_group_count')
+
+
+def on_several_devices(tree: PyTree) -> bool:
+  """Whether any leaf is placed on (or typed on) more than one device."""
+  for leaf in jax.tree.leaves(tree):
+    if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
+      if len(leaf.sharding.device_set) > 1:
+        return True
+      continue
+    try:
+      mesh = jax.typeof(leaf).sharding.mesh
+    except (TypeError, AttributeError):
+      continue
+    if not mesh.empty and mesh.size > 1:
+      return True
+  return False
+
+
+def _sub_jaxprs(params):
+  for value in params.values():
+    for item in (value if isinstance(value, (tuple, list)) else (value,)):
+      if isinstance(item, jax.extend.core.ClosedJaxpr):
+        yield item.jaxpr
+      elif isinstance(item, jax.extend.core.Jaxpr):
+        yield item
+
+
+def group_counts(jaxpr) -> set[int]:
+  """The group counts (> 1) of every convolution in ``jaxpr``, nested too."""
+  found = set()
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == 'conv_general_dilated':
+      found.update(eqn.params[k] for k in _GROUPS if eqn.params[k] > 1)
+    for inner in _sub_jaxprs(eqn.params):
+      found |= group_counts(inner)
+  return found
+
+
+def check_no_grouped_example_convolutions(program, ordinary) -> None:
+  """Refuses when ``program`` groups examples in a convolution.
+
+  Args:
+    program: the jaxpr of the statistics computation about to run sharded.
+    ordinary: the jaxpr of the ordinary gradient of the same loss: group
+      counts it has are the model's own (depthwise convolutions), not
+      examples folded into groups.
+
+  Raises:
+    ValueError: naming the convolution's group count.
+  """
+  folded = sorted(group_counts(program) - group_counts(ordinary))
+  if folded:
+    raise ValueError(
+        'Per-example gradients of a convolution are computed as a grouped '
+        f'convolution (group count {folded[0]}), which XLA\'s SPMD '
+        'partitioner computes wrongly on a mesh of several devices '
+        '(silently wrong values; see snr_optax/_src/partitioner.py), so '
+        'snr_optax refuses rather than return wrong statistics: take the '
+        'statistics of this model on one device, or use '
+        'streaming_snr_adamw, which needs no per-example gradients.')
