@@ -144,10 +144,21 @@ def _in_mesh(mesh, set_mesh):
   return jax.set_mesh(mesh) if set_mesh else contextlib.nullcontext()
 
 
-def _named(params):
-  return [dict(testcase_name=f'{kind}{"_set_mesh" if set_mesh else ""}_'
-               f'{name}', kind=kind, set_mesh=set_mesh, **kwargs)
-          for kind, set_mesh in MESHES for name, kwargs in params]
+# The default run takes each case on one kind of mesh, the kinds in turn
+# (every case and every kind run); SNR_OPTAX_SLOW=1 runs every case on every
+# kind.
+_EVERY_MESH = os.environ.get('SNR_OPTAX_SLOW') == '1'
+
+
+def _named(params, every_mesh=False):
+  cases = []
+  for k, (name, kwargs) in enumerate(params):
+    for m, (kind, set_mesh) in enumerate(MESHES):
+      if every_mesh or _EVERY_MESH or m == k % len(MESHES):
+        cases.append(dict(
+            testcase_name=f'{kind}{"_set_mesh" if set_mesh else ""}_{name}',
+            kind=kind, set_mesh=set_mesh, **kwargs))
+  return cases
 
 
 class DataParallelTest(parameterized.TestCase):
@@ -247,7 +258,7 @@ class DataParallelTest(parameterized.TestCase):
     # centred and a two-pass form), far below B times the parameters.
     self.assertLess(moved['conditional'], 12 * param_bytes)
 
-  @parameterized.named_parameters(_named([('streaming', {})]))
+  @parameterized.named_parameters(_named([('streaming', {})], every_mesh=True))
   def test_streaming_sharded_equals_single_device(self, kind, set_mesh):
     # An MLP: plain jax.grad of the embedding model fails on explicit axes
     # in JAX itself (its gather asks for an out_sharding).
@@ -262,7 +273,7 @@ class DataParallelTest(parameterized.TestCase):
                       lambda b: so.sharding.shard_batch(b, mesh))
     _assert_trees_close(got, want)
 
-  @parameterized.named_parameters(_named([('conv', {})]))
+  @parameterized.named_parameters(_named([('conv', {})], every_mesh=True))
   def test_convolutions_on_several_devices_are_refused(self, kind, set_mesh):
     # XLA's partitioner computes vmap'd convolution gradients wrongly on a
     # split batch (see _src/partitioner.py); every method must refuse.
