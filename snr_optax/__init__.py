@@ -11,6 +11,8 @@ from snr_optax._src.accumulation import AccumulateStatsState
 from snr_optax._src.alias import snr_adam
 from snr_optax._src.alias import streaming_snr_adamw
 from snr_optax._src.check import check_stats
+from snr_optax._src.conditionality import apply_if_finite
+from snr_optax._src.conditionality import ApplyIfFiniteState
 from snr_optax._src.fast.engine import stats_plan
 from snr_optax._src.masks import compute_mask
 from snr_optax._src.per_example import per_example_grads
@@ -31,11 +33,13 @@ __version__ = '0.1.0'
 
 __all__ = (
     'AccumulateStatsState',
+    'ApplyIfFiniteState',
     'GatedState',
     'GradStats',
     'SNRMaskState',
     'ScaleByStreamingSNRState',
     'accumulate_stats',
+    'apply_if_finite',
     'check_stats',
     'compute_mask',
     'gated',

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -14,21 +18,46 @@ from snr_optax._src import validation
 PLACEMENTS = ('before', 'after')
 
 
-def _decoupled_weight_decay(weight_decay) -> optax.GradientTransformation:
-  """``optax.add_decayed_weights``, skipped for a literal zero.
+def _decoupled_weight_decay(weight_decay,
+                            mask=None) -> optax.GradientTransformation:
+  """``optax.add_decayed_weights(weight_decay, mask)``, skipped for a zero.
 
-  A traced value (``optax.inject_hyperparams``) always keeps the transform, so
-  the chain's structure never depends on a hyperparameter's value.
+  A literal zero is skipped; a traced value (``optax.inject_hyperparams``)
+  always keeps the transform. Both states are empty, so the chain's state
+  has the same leaves either way.
   """
   validation.check_nonnegative('weight_decay', weight_decay)
   if (not isinstance(weight_decay, jax.core.Tracer)
       and not callable(weight_decay) and np.ndim(weight_decay) == 0
       and float(weight_decay) == 0.0):
     return optax.identity()
-  return optax.add_decayed_weights(weight_decay)
+  return optax.add_decayed_weights(weight_decay, mask)
+
+
+def _in_params_dtype(
+    inner: optax.GradientTransformationExtraArgs
+) -> optax.GradientTransformationExtraArgs:
+  """``inner`` with its updates cast to the parameters' dtypes, if given.
+
+  A learning rate or weight decay held in float32 (``optax.inject_hyperparams``
+  with ``hyperparam_dtype=jnp.float32``) would otherwise promote the updates
+  of bfloat16 parameters to float32 (as with ``optax.adamw``). The state is
+  ``inner``'s own.
+  """
+  def update_fn(updates, state, params=None, **extra_args):
+    updates, state = inner.update(updates, state, params, **extra_args)
+    if params is not None:
+      updates = jax.tree.map(
+          lambda u, p: None if u is None else u.astype(jnp.result_type(p)),
+          updates, params, is_leaf=lambda x: x is None)
+    return updates, state
+
+  return optax.GradientTransformationExtraArgs(inner.init, update_fn)
 
 
 def _adam(b1, b2, eps) -> optax.GradientTransformation:
+  # The dtype first: a bfloat16 0.999 is 1.0, which the range refuses.
+  validation.check_decay_dtypes(b1=b1, b2=b2)
   for name, value in (('b1', b1), ('b2', b2)):
     validation.check_in_range(name, value, 0.0, 1.0)
   validation.check_nonnegative('eps', eps)
@@ -116,8 +145,9 @@ def snr_adam(
     head = [transforms.snr_mask(**mask_args), adam]
   else:
     head = [transforms.gated(adam, **mask_args)]
-  return optax.chain(*head, _decoupled_weight_decay(weight_decay),
-                     optax.scale_by_learning_rate(learning_rate))
+  return _in_params_dtype(optax.chain(
+      *head, _decoupled_weight_decay(weight_decay),
+      optax.scale_by_learning_rate(learning_rate)))
 
 
 def streaming_snr_adamw(
@@ -125,9 +155,13 @@ def streaming_snr_adamw(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-8,
-    rho: jax.typing.ArrayLike = 0.99,
-    weight_decay: jax.typing.ArrayLike = 1e-4,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: Any | None = None,
+    weight_decay: optax.ScalarOrSchedule = 1e-4,
+    mask: Any | Callable[[optax.Params], Any] | None = None,
     *,
+    nesterov: bool = False,
+    rho: jax.typing.ArrayLike = 0.99,
     mode: str = 'snr',
     alpha: jax.typing.ArrayLike = 1.0,
     softness: jax.typing.ArrayLike = 1.0,
@@ -136,17 +170,41 @@ def streaming_snr_adamw(
 ) -> optax.GradientTransformationExtraArgs:
   r"""AdamW gated by the streaming SNR mask (no per-example gradients).
 
-  ``chain(scale_by_streaming_snr(...), add_decayed_weights(weight_decay),
-  scale_by_learning_rate(lr))``: a drop-in replacement for ``optax.adamw``
-  that keeps one extra state vector. Weight decay is never masked.
+  A drop-in replacement for ``optax.adamw``: its positional arguments in its
+  order (``learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay,
+  mask``) and ``nesterov`` keyword-only as there; the SNR arguments are
+  keyword-only. It is
+
+    ``chain(scale_by_streaming_snr(b1, b2, eps, rho, eps_root=eps_root,
+    mu_dtype=mu_dtype, nesterov=nesterov, ...),
+    add_decayed_weights(weight_decay, mask), scale_by_learning_rate(lr))``
+
+  so the update is
+
+  .. math::
+    u_t = -\eta_t \left(q_t \frac{\hat m_t}{\sqrt{\hat v_t +
+      \epsilon_{root}} + \epsilon} + \lambda \theta_t\right)
+
+  with q the streaming SNR mask of :func:`snr_optax.scale_by_streaming_snr`
+  (one extra state vector). With q = 1 (during ``warmup_steps``, or
+  ``alpha=0``) it equals ``optax.adamw`` with the same arguments. Weight decay
+  is never masked by q; ``mask`` selects the parameters it applies to, as in
+  ``optax.adamw``.
 
   Args:
     learning_rate: a scalar or an ``optax`` schedule.
     b1: Adam's first-moment decay.
     b2: Adam's second-moment decay.
     eps: Adam's denominator term.
-    rho: decay of the centred variance EMA.
-    weight_decay: decoupled weight decay (never masked).
+    eps_root: added inside the square root, as in ``optax.adamw``.
+    mu_dtype: the dtype of the first moment (``None``: the parameters'
+      dtype, at least float32).
+    weight_decay: decoupled weight decay (never gated by q).
+    mask: a pytree of booleans like the parameters, or a callable returning
+      one, selecting the leaves weight decay applies to (``optax.adamw``'s
+      ``mask``).
+    nesterov: Nesterov momentum, as in ``optax.adamw``.
+    rho: decay of the centred variance EMA s.
     mode: ``"hard"``, ``"soft"`` or ``"snr"``.
     alpha: threshold multiplier alpha >= 0.
     softness: softness s >= 0 of the ``"snr"`` mask.
@@ -155,6 +213,10 @@ def streaming_snr_adamw(
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
+
+  Raises:
+    ValueError: as :func:`snr_optax.scale_by_streaming_snr`, or for a
+      negative ``weight_decay``.
 
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
@@ -174,10 +236,23 @@ def streaming_snr_adamw(
     ...   params = optax.apply_updates(params, updates)
     >>> bool(loss(params) < 1e-2)
     True
+
+    With the mask held open it is ``optax.adamw``:
+
+    >>> g = {'w': jnp.array([0.5, -1.0])}
+    >>> ours = so.streaming_snr_adamw(0.1, 0.9, 0.99, 1e-8, 0.0, None, 0.1,
+    ...                               nesterov=True, alpha=0.0)
+    >>> theirs = optax.adamw(0.1, 0.9, 0.99, 1e-8, 0.0, None, 0.1,
+    ...                      nesterov=True)
+    >>> u1, _ = ours.update(g, ours.init(params), params)
+    >>> u2, _ = theirs.update(g, theirs.init(params), params)
+    >>> bool(jnp.allclose(u1['w'], u2['w']))
+    True
   """
-  return optax.chain(
+  return _in_params_dtype(optax.chain(
       transforms.scale_by_streaming_snr(
-          b1, b2, eps, rho, mode=mode, alpha=alpha, softness=softness,
+          b1, b2, eps, rho, eps_root=eps_root, mu_dtype=mu_dtype,
+          nesterov=nesterov, mode=mode, alpha=alpha, softness=softness,
           reduction=reduction, warmup_steps=warmup_steps),
-      _decoupled_weight_decay(weight_decay),
-      optax.scale_by_learning_rate(learning_rate))
+      _decoupled_weight_decay(weight_decay, mask),
+      optax.scale_by_learning_rate(learning_rate)))

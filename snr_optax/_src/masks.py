@@ -38,14 +38,21 @@ def _q_from_energies(signal, noise, mode, alpha, softness):
 _RATIO_CAP = 1e18
 
 
+def _real_statistics(mu, nu):
+  """(|mu|, real nu, finite, q's dtype); complex mu's energy is |mu|^2."""
+  dtype = jnp.finfo(stats_lib.accumulation_dtype(mu.dtype)).dtype
+  mu = mu.astype(stats_lib.accumulation_dtype(mu.dtype))
+  finite = jnp.isfinite(mu) & jnp.isfinite(nu)
+  return jnp.abs(mu), jnp.real(nu).astype(dtype), finite, dtype
+
+
 def _element_mask(mu, nu, mode, alpha, softness):
-  dtype = stats_lib.accumulation_dtype(mu.dtype)
-  mu, nu = mu.astype(dtype), nu.astype(dtype)
+  # a = |mu| (the modulus for complex mu: optax's |g|^2 convention).
+  a, nu, finite, dtype = _real_statistics(mu, nu)
   alpha = jnp.asarray(alpha, dtype)
   # Work with a = |mu| and c = sqrt(nu), never with mu^2 or nu*alpha directly:
   # a and c are representable whenever mu and nu are, so no finite input
   # overflows or underflows into a wrong or NaN mask.
-  a = jnp.abs(mu)
   c = jnp.sqrt(jnp.maximum(nu, 0))
   beats = a > jnp.sqrt(alpha) * c              # mu^2 > alpha nu
   if mode == 'hard':
@@ -58,23 +65,20 @@ def _element_mask(mu, nu, mode, alpha, softness):
       shrink = jnp.asarray(softness, dtype) * alpha * jnp.square(ratio)
       q = jnp.where(a > 0, 1 / (1 + shrink), 0)
   # A non-finite statistic must not turn into a finite-looking mask.
-  return jnp.where(jnp.isfinite(mu) & jnp.isfinite(nu), q, jnp.nan)
+  return jnp.where(finite, q, jnp.nan)
 
 
 def _tensor_mask(mu, nu, mode, alpha, softness):
-  dtype = stats_lib.accumulation_dtype(mu.dtype)
-  mu, nu = mu.astype(dtype), nu.astype(dtype)
+  a, nu, finite, dtype = _real_statistics(mu, nu)
   nu = jnp.maximum(nu, 0)
-  z = jnp.maximum(jnp.max(jnp.abs(mu), initial=0),
-                  jnp.sqrt(jnp.max(nu, initial=0)))
+  z = jnp.maximum(jnp.max(a, initial=0), jnp.sqrt(jnp.max(nu, initial=0)))
   z = jnp.where(z > 0, z, 1)
-  signal = jnp.sum(jnp.square(mu / z))
+  signal = jnp.sum(jnp.square(a / z))           # sum_k |mu_k|^2, scaled
   noise = jnp.sum(nu / jnp.square(z))
   q = _q_from_energies(signal, noise, mode, jnp.asarray(alpha, dtype),
                        jnp.asarray(softness, dtype))
-  finite = jnp.all(jnp.isfinite(mu)) & jnp.all(jnp.isfinite(nu))
-  q = jnp.where(finite, q, jnp.nan)
-  return jnp.broadcast_to(q, mu.shape)
+  q = jnp.where(jnp.all(finite), q, jnp.nan)
+  return jnp.broadcast_to(q, a.shape)
 
 
 def check_mask_args(mode: str, alpha, softness, reduction: str) -> None:

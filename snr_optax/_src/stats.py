@@ -93,7 +93,20 @@ def batch_sum(x: jax.Array) -> jax.Array:
 def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
   g = g.astype(accumulation_dtype(g.dtype))
   b = g.shape[0]
-  mean = batch_sum(g) / b
+  # The mean is summed from examples scaled by 2^-k <= 1/b: exact in the
+  # float's normal range (the same bits as the unscaled sum), and b finite
+  # examples can no longer overflow the sum where their mean is representable
+  # (examples near the largest float). The scaling fuses into the sum (no
+  # extra pass or buffer); its cost is that examples below 2^(k-126) in
+  # float32 are flushed, far below the 2^-63 limit of the squares below.
+  # The deviations need no scaling: |g_i - mu| and (g_i - mu)^2 are at most
+  # sqrt(M2) and M2, so they overflow only where M2 does, and an M2 beyond
+  # the float range is honestly inf (the masks then give NaN, which
+  # snr_optax.apply_if_finite sees).
+  k = (b - 1).bit_length()                       # 2^k >= b
+  real = jnp.finfo(g.dtype).dtype
+  mean = (batch_sum(g * jnp.asarray(2.0 ** -k, real)) / b
+          * jnp.asarray(2.0 ** k, real))
   deviation = g - mean
   if jnp.iscomplexobj(deviation):   # |g - mu|^2, as optax treats complex
     deviation = jnp.abs(deviation)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from snr_optax._src import masks
@@ -43,9 +44,11 @@ class ScaleByStreamingSNRState(NamedTuple):
 
   Attributes:
     count: the number of steps taken (int32).
-    mu: Adam's first moment m.
-    nu: Adam's second moment v.
-    s: the extra state vector, an EMA of (g_t - m_{t-1})^2.
+    mu: Adam's first moment m (``mu_dtype`` if given, else the parameters'
+      dtype, at least float32; complex for complex parameters).
+    nu: Adam's second moment v (real, at least float32).
+    s: the extra state vector, an EMA of |g_t - m_{t-1}|^2 (real, at least
+      float32).
     mask_fraction: the mean of q over all coordinates at the last step.
   """
   count: jax.Array
@@ -90,6 +93,15 @@ def _cast_like(tree, reference):
                       reference)
 
 
+def _output_reference(reference, params):
+  """The parameters where given: updates come back in their dtype.
+
+  In every input form (per-example, ``GradStats``, ``grad_stats=``); without
+  ``params`` the reference of :func:`_stats_and_reference` (the updates').
+  """
+  return reference if params is None else params
+
+
 _PER_EXAMPLE_WARNING = """
   .. warning::
     Unlike most transformations, this one expects per-example gradients: each
@@ -113,6 +125,30 @@ _PER_EXAMPLE_WARNING = """
 """
 
 
+_NON_FINITE_NOTE = """
+  .. note::
+    A non-finite per-example gradient or statistic gives a NaN update, never
+    a finite-looking one. To skip such steps, wrap the optimizer in
+    :func:`snr_optax.apply_if_finite`: it checks the statistics in every input
+    form and the output, and leaves the state untouched.
+    (``optax.apply_if_finite`` checks only ``updates``, so in the
+    ``grad_stats=`` form it misses non-finite statistics, and it cannot take
+    a ``GradStats`` as ``updates``.)
+"""
+
+
+def _per_example_doc(fn):
+  """Puts the per-example warnings where a docstring says ``<per-example notes>``.
+
+  (A docstring must be one literal, so the shared text is put in here.)
+  """
+  fn.__doc__ = fn.__doc__.replace('  <per-example notes>\n',
+                                  _PER_EXAMPLE_WARNING + _NON_FINITE_NOTE
+                                  + '\n')
+  return fn
+
+
+@_per_example_doc
 def snr_mask(
     *,
     mode: str = 'hard',
@@ -127,7 +163,7 @@ def snr_mask(
   zeroed where it does not; q is :func:`snr_optax.compute_mask`. Chained before
   ``optax.scale_by_adam`` this is the design card's "before" placement: Adam's
   moments see only ``q * mu``.
-  """ + _PER_EXAMPLE_WARNING + r"""
+  <per-example notes>
   Args:
     mode: ``"hard"``, ``"soft"`` or ``"snr"`` (see
       :func:`snr_optax.compute_mask`).
@@ -167,6 +203,7 @@ def snr_mask(
   def update_fn(updates, state, params=None, *, grad_stats=None, **extra_args):
     del state, extra_args
     stats, reference = _stats_and_reference(updates, params, grad_stats)
+    reference = _output_reference(reference, params)
     q = masks.compute_mask(stats, mode=mode, alpha=alpha, softness=softness,
                            reduction=reduction)
     masked = jax.tree.map(lambda qi, m: qi * m, q, stats.mean)
@@ -176,6 +213,7 @@ def snr_mask(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@_per_example_doc
 def gated(
     inner: optax.GradientTransformation,
     *,
@@ -190,7 +228,7 @@ def gated(
   ``optax.scale_by_adam()``) sees the ordinary mean gradient :math:`\mu`, so its
   moments are those of plain Adam, and its output direction is multiplied by
   the mask q computed from the same batch's per-example statistics.
-  """ + _PER_EXAMPLE_WARNING + r"""
+  <per-example notes>
   Args:
     inner: the transformation whose output is gated.
     mode: ``"hard"``, ``"soft"`` or ``"snr"``.
@@ -209,7 +247,7 @@ def gated(
     >>> per_example = {'w': jnp.array([[1.0, 1.0], [1.0, -1.0]])}
     >>> tx = so.gated(optax.scale_by_adam(), mode='hard')
     >>> updates, state = tx.update(per_example, tx.init(params), params)
-    >>> updates['w']   # Adam's first step is sign(mu); q zeroes coordinate 1
+    >>> updates['w'].round(4)   # Adam's first step: sign(mu); q zeroes w[1]
     Array([1., 0.], dtype=float32)
   """
   masks.check_mask_args(mode, alpha, softness, reduction)
@@ -222,6 +260,7 @@ def gated(
 
   def update_fn(updates, state, params=None, *, grad_stats=None, **extra_args):
     stats, reference = _stats_and_reference(updates, params, grad_stats)
+    reference = _output_reference(reference, params)
     q = masks.compute_mask(stats, mode=mode, alpha=alpha, softness=softness,
                            reduction=reduction)
     mean = _cast_like(stats.mean, reference)
@@ -235,12 +274,29 @@ def gated(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+def _ema_sq_term(coef, x):
+  """``coef * |x|^2`` (``coef`` in [0, 1]) without a needless overflow.
+
+  Where |x| < sqrt(max)/2 this is ``coef * (x * x)``, bit for bit optax's
+  ``update_moment_per_elem_norm``; beyond, |x|^2 would overflow although
+  ``coef * |x|^2`` may not, so it is formed as ``(coef * |x|) * |x|``.
+  """
+  real = jnp.finfo(x.dtype).dtype
+  sq = jnp.real(jnp.conj(x) * x) if jnp.iscomplexobj(x) else x * x
+  big = float(np.sqrt(jnp.finfo(real).max)) / 2
+  a = jnp.abs(x)
+  return jnp.where(a < big, coef * sq, (coef * a) * a).astype(real)
+
+
 def scale_by_streaming_snr(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-8,
     rho: jax.typing.ArrayLike = 0.99,
     *,
+    eps_root: jax.typing.ArrayLike = 0.0,
+    mu_dtype: jax.typing.DTypeLike | None = None,
+    nesterov: bool = False,
     mode: str = 'snr',
     alpha: jax.typing.ArrayLike = 1.0,
     softness: jax.typing.ArrayLike = 1.0,
@@ -252,27 +308,42 @@ def scale_by_streaming_snr(
   Takes ordinary batch-mean gradients :math:`g_t`, no per-example cost:
 
   .. math::
-    s_t &= \rho s_{t-1} + (1-\rho)(g_t - m_{t-1})^2 \\
+    s_t &= \rho s_{t-1} + (1-\rho)|g_t - m_{t-1}|^2 \\
     m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
-    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) |g_t|^2 \\
     \hat m, \hat v, \hat s &= m_t/(1-\beta_1^t),\ v_t/(1-\beta_2^t),\
       s_t/(1-\rho^t) \\
     q &= \mathrm{mask}(\mu := \hat m, \nu := \hat s) \\
-    u_t &= q \cdot \hat m / (\sqrt{\hat v} + \epsilon)
+    u_t &= q \cdot \hat m / (\sqrt{\hat v + \epsilon_{root}} + \epsilon)
 
   where :math:`m_{t-1}` is Adam's first moment before this step. The variance
   of the batch-mean gradient is what :math:`\hat s` estimates, so it is used
   as :math:`\nu` directly (no further division by b - 1). For the first
   ``warmup_steps`` steps q is held at 1 while s fills (at t = 1,
-  :math:`\hat s = \hat m^2`). Moments are kept in at least float32, so
-  float16 parameters cannot underflow them into NaN; the output takes the
-  updates' dtype.
+  :math:`\hat s = \hat m^2`). With q = 1 this is ``optax.scale_by_adam``
+  with the same ``b1, b2, eps, eps_root, mu_dtype, nesterov``; with
+  ``nesterov=True`` the direction uses Dozat's
+  :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`
+  in place of :math:`\hat m` (the mask still reads :math:`\hat m`).
+
+  Complex gradients are handled as optax does: :math:`|\cdot|^2` is the
+  squared modulus, v and s are real, m and the output complex. Moments are
+  kept in at least float32 (``mu_dtype``, if given, is the dtype m is stored
+  in), so float16 parameters cannot underflow them into NaN; the output
+  takes the updates' dtype. A non-finite statistic gives a NaN update (also
+  during warm-up), never a finite-looking one: wrap the optimizer in
+  :func:`snr_optax.apply_if_finite` to skip such steps.
 
   Args:
     b1: decay of the first moment.
     b2: decay of the second moment.
     eps: added to the denominator.
     rho: decay of the centred variance s (usually shorter than b2).
+    eps_root: added to :math:`\hat v` inside the square root, as in
+      ``optax.scale_by_adam``.
+    mu_dtype: the dtype the first moment is stored in (``None``: the
+      parameters' dtype, at least float32).
+    nesterov: Nesterov momentum in the direction, as ``optax.scale_by_adam``.
     mode: ``"hard"``, ``"soft"`` or ``"snr"``.
     alpha: threshold multiplier alpha >= 0.
     softness: softness s >= 0 of the ``"snr"`` mask.
@@ -283,9 +354,21 @@ def scale_by_streaming_snr(
     An ``optax.GradientTransformation`` whose state is
     :class:`ScaleByStreamingSNRState`.
 
+  Raises:
+    ValueError: for an unknown ``mode`` or ``reduction``, a decay outside
+      [0, 1), a negative ``eps``, ``eps_root``, ``alpha``, ``softness`` or
+      ``warmup_steps``, or a decay rate held in bfloat16/float16 (as
+      ``optax.inject_hyperparams`` makes it for such parameters unless given
+      ``hyperparam_dtype=jnp.float32``); from ``init``, for a real
+      ``mu_dtype`` with complex parameters.
+
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
     <https://arxiv.org/abs/2605.01172>`_, 2026 (Algorithm 1).
+    Kingma and Ba, `Adam: A Method for Stochastic Optimization
+    <https://arxiv.org/abs/1412.6980>`_, 2014.
+    Dozat, `Incorporating Nesterov Momentum into Adam
+    <https://openreview.net/pdf?id=OM0jvwB8jIp57ZJjtNEZ>`_, 2016.
 
   Examples:
     >>> import jax.numpy as jnp, optax
@@ -298,18 +381,40 @@ def scale_by_streaming_snr(
     [ 0.5 -0.5]
   """
   masks.check_mask_args(mode, alpha, softness, reduction)
+  # The dtype first: a bfloat16 0.999 is 1.0, which the range refuses.
+  validation.check_decay_dtypes(b1=b1, b2=b2, rho=rho)
   for name, value in (('b1', b1), ('b2', b2), ('rho', rho)):
     validation.check_in_range(name, value, 0.0, 1.0)
   validation.check_nonnegative('eps', eps)
+  validation.check_nonnegative('eps_root', eps_root)
   validation.check_nonnegative('warmup_steps', warmup_steps)
+  if mu_dtype is not None:
+    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype)
 
   def init_fn(params):
-    # zeros_like keeps each parameter's sharding.
-    zeros = jax.tree.map(
-        lambda p: jnp.zeros_like(
-            p, stats_lib.accumulation_dtype(jnp.result_type(p))), params)
+    def zeros(path, p, real):
+      dtype = stats_lib.accumulation_dtype(p.dtype)
+      if real:
+        dtype = jnp.finfo(dtype).dtype
+      elif mu_dtype is not None:
+        if (jnp.issubdtype(dtype, jnp.complexfloating)
+            and not jnp.issubdtype(mu_dtype, jnp.complexfloating)):
+          raise ValueError(
+              f'mu_dtype={mu_dtype.name} is real, but parameter leaf '
+              f'{validation.leaf_name(path)} is {jnp.dtype(p.dtype).name}: '
+              'the first moment would lose its imaginary part; pass a complex '
+              'mu_dtype or None.')
+        dtype = mu_dtype
+      # zeros_like keeps an array's sharding and takes a ShapeDtypeStruct.
+      return jnp.zeros_like(p, dtype)
     return ScaleByStreamingSNRState(
-        count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros, s=zeros,
+        count=jnp.zeros([], jnp.int32),
+        mu=jax.tree_util.tree_map_with_path(
+            lambda k, p: zeros(k, p, False), params),
+        nu=jax.tree_util.tree_map_with_path(
+            lambda k, p: zeros(k, p, True), params),
+        s=jax.tree_util.tree_map_with_path(
+            lambda k, p: zeros(k, p, True), params),
         mask_fraction=_zero_fraction())
 
   def update_fn(updates, state, params=None):
@@ -319,37 +424,73 @@ def scale_by_streaming_snr(
         reference_name='the parameters the state was initialised with')
     count = optax.safe_increment(state.count)
     t = count.astype(jnp.float32)
-    # Bias corrections as scalar reciprocals, so that each leaf is one pass.
-    c1, c2, c3 = (1 / (1 - jnp.asarray(decay, jnp.float32) ** t)
-                  for decay in (b1, b2, rho))
+    # 1 - decay^t, computed in float32 as optax.tree.bias_correction does.
+    bc1, bc2, bc3 = (1 - jnp.asarray(decay, jnp.float32) ** t
+                     for decay in (b1, b2, rho))
     in_warmup = count <= warmup_steps
 
-    def moments(g, m, v, s):
-      g = g.astype(m.dtype)
-      s = rho * s + (1 - rho) * jnp.square(g - m)
-      m = b1 * m + (1 - b1) * g
-      v = b2 * v + (1 - b2) * jnp.square(g)
-      return m, v, s
+    def leaf(g, m, v, s):
+      acc = jnp.promote_types(stats_lib.accumulation_dtype(g.dtype), s.dtype)
+      real = jnp.finfo(acc).dtype
+      g = g.astype(acc)
+      s = rho * s.astype(real) + _ema_sq_term(1 - rho, g - m)
+      # b1 * m in m's stored dtype (mu_dtype), as optax.scale_by_adam does.
+      m = (1 - b1) * g + b1 * m
+      v = b2 * v.astype(real) + _ema_sq_term(1 - b2, g)
+      m_hat = m / bc1.astype(real)
+      if nesterov:
+        bc1_next = 1 - jnp.asarray(b1, jnp.float32) ** (t + 1)
+        direction = (b1 * (m / bc1_next.astype(real))
+                     + (1 - b1) * (g / bc1.astype(real)))
+      else:
+        direction = m_hat
+      # v_hat and s_hat can exceed the float range where v and s do not
+      # (early steps, gradients near sqrt(max)); there sqrt(v_hat) is formed
+      # as sqrt(v) / sqrt(1 - b2^t), and the mask, which depends only on
+      # nu / mu^2, reads (m_hat sqrt(1 - rho^t), s) instead of (m_hat, s_hat).
+      v_hat = v / bc2.astype(real)
+      denominator = jnp.where(
+          jnp.isfinite(v_hat) | ~jnp.isfinite(v),
+          jnp.sqrt(v_hat + eps_root),
+          jnp.sqrt(v) / jnp.sqrt(bc2).astype(real)) + eps
+      s_hat = s / bc3.astype(real)
+      over = jnp.isfinite(s) & ~jnp.isfinite(s_hat)
+      if reduction == 'tensor':
+        over = jnp.any(over)
+      mask_mu = jnp.where(over, m_hat * jnp.sqrt(bc3).astype(real), m_hat)
+      mask_nu = jnp.where(over, s, s_hat)
+      return m, v, s, mask_mu, mask_nu, direction / denominator
 
-    new = jax.tree.map(moments, updates, state.mu, state.nu, state.s)
-    is_triple = lambda x: isinstance(x, tuple) and len(x) == 3
-    mu, nu, s = (jax.tree.map(lambda x, k=k: x[k], new, is_leaf=is_triple)
-                 for k in range(3))
-    m_hat = jax.tree.map(lambda m: m * c1.astype(m.dtype), mu)
-    s_hat = jax.tree.map(lambda v: v * c3.astype(v.dtype), s)
-    q = masks.compute_mask(m_hat, s_hat, mode=mode, alpha=alpha,
+    new = jax.tree.map(leaf, updates, state.mu, state.nu, state.s)
+    is_out = lambda x: isinstance(x, tuple) and len(x) == 6
+    mu, nu, s, mask_mu, mask_nu, direction = (
+        jax.tree.map(lambda x, k=k: x[k], new, is_leaf=is_out)
+        for k in range(6))
+    q = masks.compute_mask(mask_mu, mask_nu, mode=mode, alpha=alpha,
                            softness=softness, reduction=reduction)
-    q = jax.tree.map(lambda qi: jnp.where(in_warmup, 1, qi).astype(qi.dtype),
-                     q)
+    # Warm-up holds q at 1, but a non-finite statistic still shows (NaN).
+    q = jax.tree.map(
+        lambda qi: jnp.where(in_warmup & jnp.isfinite(qi), 1, qi).astype(
+            qi.dtype), q)
+    # (A complex mu_dtype with real gradients: the imaginary part is 0.)
     direction = jax.tree.map(
-        lambda qi, m, v: qi * m / (jnp.sqrt(v * c2.astype(v.dtype)) + eps),
-        q, m_hat, nu)
+        lambda qi, d, u: qi * (d if jnp.iscomplexobj(u) else jnp.real(d)),
+        q, direction, updates)
     new_state = ScaleByStreamingSNRState(
         count=count, mu=_cast_like(mu, state.mu), nu=_cast_like(nu, state.nu),
         s=_cast_like(s, state.s), mask_fraction=masks.mask_fraction(q))
     return _cast_like(direction, updates), new_state
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _abstract_or_cast_up(x):
+  """``x`` in at least float32; a ``jax.ShapeDtypeStruct`` stays abstract."""
+  dtype = stats_lib.accumulation_dtype(x.dtype)
+  if isinstance(x, jax.ShapeDtypeStruct):
+    return jax.ShapeDtypeStruct(x.shape, dtype,
+                                sharding=getattr(x, 'sharding', None))
+  return jnp.asarray(x).astype(dtype)
 
 
 def with_float32_moments(
@@ -366,7 +507,7 @@ def with_float32_moments(
         tree)
 
   def init_fn(params):
-    return inner.init(up(params))
+    return inner.init(jax.tree.map(_abstract_or_cast_up, params))
 
   def update_fn(updates, state, params=None):
     out, state = inner.update(up(updates), state,

@@ -157,6 +157,49 @@ def check_in_range(name: str, value: Any, low: float, high: float) -> None:
     raise ValueError(f'{name} must lie in [{low}, {high}), got {value!r}.')
 
 
+def check_decay_dtypes(**decays: Any) -> None:
+  """Refuses decay rates held in a float narrower than float32.
+
+  ``optax.inject_hyperparams`` casts float hyperparameters to the parameters'
+  dtype unless told otherwise, and bfloat16 holds 0.999 as exactly 1.0 (so a
+  bias correction 1 - b2^t becomes 0 and the update inf or NaN). The dtype is
+  static, so this runs at trace time, for traced values too.
+
+  Args:
+    **decays: the decay rates by name, e.g. ``b1=..., b2=...``.
+
+  Raises:
+    ValueError: naming every decay rate that is a bfloat16 or float16 array,
+      with its rounded value where it is concrete, and the fix.
+  """
+  narrow = []
+  for name, value in decays.items():
+    dtype = getattr(value, 'dtype', None)
+    if callable(value) or dtype is None:
+      continue
+    dtype = np.dtype(dtype)
+    if (not jax.dtypes.issubdtype(dtype, np.floating)
+        or jax.dtypes.finfo(dtype).bits >= 32):
+      continue
+    if isinstance(value, jax.core.Tracer):
+      shown = 'traced'
+    else:
+      shown = f'{float(np.asarray(value, np.float32))!r} after rounding'
+    narrow.append((name, dtype, shown))
+  if not narrow:
+    return
+  described = ', '.join(f'{name} ({dtype.name}, {shown})'
+                        for name, dtype, shown in narrow)
+  dtype = narrow[0][1]
+  one = float(np.asarray(np.asarray(0.999, dtype), np.float32))
+  raise ValueError(
+      f'Decay rates in a float narrower than float32: {described}; '
+      f'{dtype.name} rounds 0.999 to {one!r}, so the bias correction breaks. '
+      'optax.inject_hyperparams casts hyperparameters to the parameters\' '
+      'dtype: pass optax.inject_hyperparams(..., '
+      'hyperparam_dtype=jnp.float32), or give the decay rates as float32.')
+
+
 @functools.cache
 def _multi_steps_code_objects() -> frozenset:
   """Code objects of ``optax.MultiSteps.init`` and ``optax.MultiSteps.update``.
