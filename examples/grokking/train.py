@@ -126,8 +126,12 @@ def make_mesh(config) -> jax.sharding.Mesh | None:
   """The device mesh of ``config.mesh_data`` x ``config.mesh_fsdp``."""
   if config.mesh_data == 0:
     return None
+  # Auto axes: with parameters split over 'fsdp', explicit axes would need
+  # out_sharding annotations in the model wherever a split axis is
+  # contracted (snr_optax's statistics work on either kind).
   return so.sharding.make_mesh({'data': config.mesh_data,
-                                'fsdp': config.mesh_fsdp})
+                                'fsdp': config.mesh_fsdp},
+                               axis_type=jax.sharding.AxisType.Auto)
 
 
 def make_train_step(config, loss_fn, optimizer, out_shardings=None):
