@@ -308,6 +308,15 @@ class NonFiniteStatisticsTest(parameterized.TestCase):
     self.assertTrue(np.isnan(optax.tree.get(state.inner_state, 'mu')['w'][
         0, 0]))                                        # catches
 
+  @parameterized.parameters('per_example', 'stats')
+  def test_optax_apply_if_finite_does_not_take_the_other_forms(self, form):
+    """Its reject branch is shaped like the input (README)."""
+    opt = optax.apply_if_finite(so.snr_adam(0.1), 3)
+    params = _params()
+    updates, kwargs = _in_form(form, _per_example(0))
+    with self.assertRaisesRegex(TypeError, 'cond branch'):
+      opt.update(updates, opt.init(params), params, **kwargs)
+
   @parameterized.product(
       form=FORMS, placement=('before', 'after'),
       bad=('huge', 'inf', 'nan', 'nan_all'))
@@ -374,14 +383,47 @@ class NonFiniteStatisticsTest(parameterized.TestCase):
     opt = so.streaming_snr_adamw(0.1, warmup_steps=0)
     params = {'w': jnp.zeros(3)}
     state = opt.init(params)
-    for g in ([3e19, 1.0, -2.0], [-3e19, 1.0, -2.0]):
+    for t, g in enumerate(([3e19, 1.0, -2.0], [-3e19, 1.0, -2.0]), 1):
       u, state = opt.update({'w': jnp.array(g, jnp.float32)}, state, params)
       self.assertTrue(np.all(np.isfinite(u['w'])))
+      if t == 1:   # m_hat = g, v_hat = g^2 = 9e38, s_hat = g^2: q = 1/2
+        np.testing.assert_allclose(u['w'], [-0.05, -0.05, 0.05], rtol=1e-5)
     inner = state[0]
     for leaf in (inner.mu['w'], inner.nu['w'], inner.s['w']):
       self.assertTrue(np.all(np.isfinite(leaf)))
     np.testing.assert_allclose(inner.nu['w'][0],
                                (1 - 0.999) * 9e38 * (0.999 + 1), rtol=1e-5)
+
+  def test_a_state_overflow_is_a_non_finite_step(self):
+    """Adam's v of a finite mean gradient of 3e19 overflows (optax's Adam).
+
+    Its update looks finite (m / sqrt(inf) = 0); so.apply_if_finite sees
+    the state turn non-finite and skips the step.
+    """
+    params = {'w': jnp.zeros(2)}
+    g = {'w': jnp.full((4, 2), 3e19, jnp.float32)}     # M2 = 0, mean 3e19
+    bare = so.snr_adam(0.1)
+    u, bare_state = bare.update(g, bare.init(params), params)
+    self.assertTrue(np.all(np.isfinite(u['w'])))
+    self.assertFalse(np.all(np.isfinite(optax.tree.get(bare_state,
+                                                      'nu')['w'])))
+    opt = so.apply_if_finite(so.snr_adam(0.1), 2)
+    state = opt.init(params)
+    u, new_state = opt.update(g, state, params)
+    self.assertFalse(bool(new_state.last_finite))
+    np.testing.assert_array_equal(u['w'], 0.0)
+    _assert_trees_finite_equal(self, new_state.inner_state, state.inner_state)
+
+  def test_a_state_that_starts_non_finite_is_not_a_failure(self):
+    """Only values a step turns non-finite count (a best value at inf)."""
+    inner = optax.chain(optax.sgd(1.0), optax.contrib.reduce_on_plateau())
+    opt = so.apply_if_finite(inner, 2)
+    params = jnp.zeros(2)
+    state = opt.init(params)
+    self.assertFalse(np.isfinite(float(optax.tree.get(state, 'best_value'))))
+    u, state = opt.update(jnp.ones(2), state, params, value=jnp.asarray(1.0))
+    self.assertTrue(bool(state.last_finite))
+    np.testing.assert_allclose(u, -1.0)
 
   @parameterized.parameters(0, 10)
   def test_streaming_non_finite_gradient_is_visible(self, warmup_steps):
