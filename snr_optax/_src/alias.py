@@ -95,7 +95,11 @@ def snr_adam(
   in float32 for float16/bfloat16 parameters.
 
   ``update`` takes per-example gradients, a :class:`snr_optax.GradStats`, or
-  batch-mean gradients with ``grad_stats=`` (see :func:`snr_optax.snr_mask`).
+  batch-mean gradients with ``grad_stats=`` (see :func:`snr_optax.snr_mask`),
+  and returns updates in the parameters' dtype in each form. A non-finite
+  gradient or statistic gives a NaN update; wrap the optimizer in
+  :func:`snr_optax.apply_if_finite` (not ``optax.apply_if_finite``, which sees
+  only ``updates``) to skip such steps with the state untouched.
 
   Args:
     learning_rate: a scalar or an ``optax`` schedule.
@@ -111,6 +115,13 @@ def snr_adam(
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``.
+
+  Raises:
+    ValueError: for an unknown ``mode``, ``reduction`` or ``placement``, a
+      decay outside [0, 1), a negative ``eps``, ``alpha``, ``softness`` or
+      ``weight_decay``, or a decay rate held in bfloat16/float16 (as
+      ``optax.inject_hyperparams`` makes it for such parameters unless given
+      ``hyperparam_dtype=jnp.float32``).
 
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
