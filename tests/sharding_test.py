@@ -428,6 +428,46 @@ class FSDPTest(parameterized.TestCase):
         if moment is not None:
           _assert_same_sharding(moment, sharded)
 
+  @parameterized.named_parameters(_named([('wrappers', {})],
+                                        every_mesh=True))
+  def test_keys_aux_diagnostics_and_wrappers(self, kind, set_mesh):
+    # Dropout keys and aux, check_stats, stats_plan, accumulate_stats and
+    # apply_if_finite on an FSDP mesh, the model unannotated.
+    mesh = _mesh({'data': 4, 'fsdp': 2}, kind)
+    model = nnx.Sequential(nnx.Linear(6, 32, rngs=nnx.Rngs(0)),
+                           nnx.LayerNorm(32, rngs=nnx.Rngs(1)), jax.nn.relu,
+                           nnx.Linear(32, 4, rngs=nnx.Rngs(2)))
+    graphdef, params = nnx.split(model, nnx.Param)
+
+    def loss_fn(params, batch, key):
+      h = nnx.merge(graphdef, params)(batch[0])
+      h = h * jax.random.bernoulli(key, 0.8, h.shape) / 0.8
+      return jnp.mean((h - batch[1]) ** 2), h
+    batch, key = _mlp_batches()[0], jax.random.key(4)
+    stats_fn = so.value_and_grad_stats(loss_fn, has_aux=True)
+    (_, want_aux), want = stats_fn(params, batch, key)
+    opt = so.accumulate_stats(so.apply_if_finite(so.snr_adam(0.1), 2), 2)
+    want_updates, _ = opt.update(want, opt.init(params), params)
+    want_updates, _ = opt.update(want, _, params)
+    with _in_mesh(mesh, set_mesh):
+      sharded = jax.device_put(params, so.sharding.fsdp_shardings(
+          params, mesh, 'fsdp', min_size=64))
+      sharded_batch = so.sharding.shard_batch(batch, mesh)
+      so.check_stats(loss_fn, sharded, sharded_batch, key, has_aux=True)
+      plan = so.stats_plan(loss_fn, sharded, sharded_batch, key,
+                           has_aux=True)
+      (_, aux), stats = jax.jit(stats_fn)(sharded, sharded_batch, key)
+      state = opt.init(sharded)
+      update = jax.jit(opt.update)
+      for _ in range(2):
+        updates, state = update(stats.mean, state, sharded, grad_stats=stats)
+    self.assertTrue(plan["['layers'][0]['kernel'].value"].startswith('dense'))
+    _assert_trees_close((aux, stats), (want_aux, want))
+    _assert_trees_close(updates, want_updates, rtol=1e-5, atol=1e-7)
+    if kind == 'explicit':   # on Auto axes the compiler places outputs
+      _assert_same_sharding(stats.mean, sharded)
+      _assert_same_sharding(updates, sharded)
+
   @parameterized.named_parameters(_named([
       ('before', dict(transform='before')), ('after', dict(transform='after')),
       ('mask', dict(transform='mask'))]))

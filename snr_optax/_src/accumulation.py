@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from snr_optax._src import axis_types
 from snr_optax._src import stats as stats_lib
 from snr_optax._src import validation
 
@@ -275,7 +276,7 @@ def accumulate_stats(
                                    state.inner_state)
 
     def zero_updates():
-      return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shapes)
+      return jax.tree.map(axis_types.zeros, out_shapes)
 
     def hold_inner(acc, inner_state):
       del acc

@@ -88,15 +88,27 @@ def leading_axis_spec(tree: PyTree):
   return None
 
 
+def zeros(struct) -> jax.Array:
+  """Zeros of a ``jax.ShapeDtypeStruct``, on explicit axes typed like it."""
+  sharding = getattr(struct, 'sharding', None)
+  mesh = getattr(sharding, 'mesh', None)
+  spec = getattr(sharding, 'spec', None)
+  if mesh is None or getattr(mesh, 'empty', True) or not _explicit_axes(mesh):
+    return jax.numpy.zeros(struct.shape, struct.dtype)
+  return jax.numpy.zeros(struct.shape, struct.dtype,
+                         out_sharding=jax.sharding.NamedSharding(mesh, spec))
+
+
 def call_with_auto_axes(fn: Callable[..., Any], args: tuple[Any, ...],
-                        out_specs: Callable[[PyTree], PyTree]) -> Any:
+                        out_specs: Callable[[PyTree], PyTree] | None) -> Any:
   """``fn(*args)`` with explicit mesh axes treated as ``Auto`` inside.
 
   Args:
     fn: the computation; it sees its arguments without explicit shardings.
     args: its positional arguments.
     out_specs: maps ``fn``'s output (its abstract values) to a pytree of
-      ``PartitionSpec``, the explicit shardings the results are given.
+      ``PartitionSpec``, the explicit shardings the results are given; None
+      for an output that holds no arrays (it is returned as it is).
 
   Returns:
     ``fn(*args)``, equal in value; with no explicit mesh in play, exactly
@@ -110,6 +122,8 @@ def call_with_auto_axes(fn: Callable[..., Any], args: tuple[Any, ...],
       {name: AxisType.Auto for name in _explicit_axes(abstract)})
   with jax.sharding.use_abstract_mesh(auto):
     out = fn(*jax.tree.map(_drop_explicit_axes, args))
+  if out_specs is None:
+    return out
   # Outside jit, resharding needs the devices: the concrete mesh.
   context = (jax.set_mesh(mesh) if isinstance(mesh, jax.sharding.Mesh)
              else jax.sharding.use_abstract_mesh(mesh))

@@ -69,6 +69,9 @@ def check_stats(loss_fn: Callable[..., Any], params: Any, batch: Any,
   if not isinstance(n, int) or not 2 <= n <= b:
     raise ValueError(f'num_examples must be an int in [2, {b}], got '
                      f'{num_examples!r}.')
+  # A diagnostic on host values: the exact loop slices examples one by one,
+  # which sharded (explicit-axis) arrays do not allow without annotations.
+  params, batch, args = jax.tree.map(_on_host, (params, batch, args))
   batch = jax.tree.map(lambda x: x[:n], batch)
   call_args = (params, batch) + tuple(args)
   _, stats = jax.jit(per_example.value_and_grad_stats(
@@ -117,3 +120,12 @@ def check_stats(loss_fn: Callable[..., Any], params: Any, batch: Any,
     raise AssertionError(
         f'method={method!r} differs from the exact per-example loop on {n} '
         'examples:\n  ' + '\n  '.join(problems))
+
+
+def _on_host(x):
+  if not isinstance(x, jax.Array) or len(x.sharding.device_set) == 1:
+    return x
+  if exact.is_typed_key(x):
+    return jax.random.wrap_key_data(np.asarray(jax.random.key_data(x)),
+                                    impl=jax.random.key_impl(x))
+  return np.asarray(x)

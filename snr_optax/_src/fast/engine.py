@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snr_optax._src import axis_types
 from snr_optax._src import exact
 from snr_optax._src import stats as stats_lib
 from snr_optax._src.fast import capture
@@ -487,10 +488,14 @@ def stats_plan(loss_fn: Callable[..., Any], *call_args: Any,
   """
   nums = exact.normalize_argnums(argnums)
   batch_size = exact.check_call(call_args[1], nums, call_args[2:])
-  traced, _ = check_loss(loss_fn, call_args, nums, has_aux, batch_size,
-                         fast=True)
-  diff, _ = _split_args(call_args, nums)
-  return build_plan(traced, nums, diff).describe()
+
+  def plan(*call_args):
+    traced, _ = check_loss(loss_fn, call_args, nums, has_aux, batch_size,
+                           fast=True)
+    diff, _ = _split_args(call_args, nums)
+    return build_plan(traced, nums, diff).describe()
+  # Traced as the statistics are: explicit mesh axes as Auto.
+  return axis_types.call_with_auto_axes(plan, call_args, None)
 
 
 # --------------------------------------------------------------------------
