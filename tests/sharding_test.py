@@ -289,6 +289,33 @@ class DataParallelTest(parameterized.TestCase):
               loss_fn, method=method, microbatch_size=8))(replicated, batch)
       with self.assertRaisesRegex(ValueError, 'grouped convolution'):
         jax.jit(so.per_example_grads(loss_fn))(replicated, batch)
+      with self.assertRaisesRegex(ValueError, 'grouped convolution'):
+        so.check_stats(loss_fn, replicated, batch, method='vmap')
+
+  @parameterized.named_parameters(_named([('depthwise', {})],
+                                        every_mesh=True))
+  def test_a_models_own_grouped_convolution_does_not_hide_the_examples(
+      self, kind, set_mesh):
+    # A frozen depthwise convolution with as many groups as examples: its
+    # group count equals that of the per-example kernel gradients.
+    mesh = _mesh({'data': 8}, kind)
+    blur = nnx.Conv(8, 8, (3, 3), feature_group_count=8, rngs=nnx.Rngs(5))
+    conv = nnx.Conv(1, 8, (3, 3), rngs=nnx.Rngs(6))
+    frozen = nnx.state(blur, nnx.Param)
+    graphdef, params = nnx.split(conv, nnx.Param)
+    blur_def = nnx.graphdef(blur)
+
+    def loss_fn(params, batch):
+      h = nnx.merge(graphdef, params)(batch)
+      return jnp.mean(nnx.merge(blur_def, frozen)(h) ** 2)
+    batch = np.random.default_rng(7).normal(size=(8, 6, 6, 1)).astype(
+        np.float32)
+    with _in_mesh(mesh, set_mesh):
+      replicated = jax.device_put(params, NamedSharding(mesh, P()))
+      sharded = so.sharding.shard_batch(batch, mesh)
+      with self.assertRaisesRegex(ValueError, 'grouped convolution'):
+        jax.jit(so.value_and_grad_stats(loss_fn, method='vmap'))(
+            replicated, sharded)
 
   def test_the_partitioner_bug_behind_the_refusal_is_still_there(self):
     # When this fails, XLA computes vmap'd convolution gradients on a split
@@ -428,6 +455,28 @@ class FSDPTest(parameterized.TestCase):
         if moment is not None:
           _assert_same_sharding(moment, sharded)
 
+  @parameterized.named_parameters(_named([
+      ('vmap', dict(method='vmap')), ('microbatch', dict(method='microbatch')),
+      ('fast', dict(method='fast'))]))
+  def test_per_example_values_are_not_gathered(self, kind, set_mesh, method):
+    # Per-example gradients of split parameters are reduced where they are:
+    # what is gathered is at most the parameters (FSDP's own gathers).
+    mesh = _mesh({'data': 2, 'fsdp': 4}, kind)
+    params, loss_fn = _mlp_model_and_loss()
+    params = jax.tree.map(lambda p: np.tile(p, (1,) * (p.ndim - 1) + (4,))
+                          if p.shape[-1] == 4 else p, params)
+    with _in_mesh(mesh, set_mesh):
+      sharded = jax.device_put(params, so.sharding.fsdp_shardings(
+          params, mesh, 'fsdp', min_size=64))
+      batch = so.sharding.shard_batch(_mlp_batches()[0], mesh)
+      fn = jax.jit(so.value_and_grad_stats(
+          lambda p, b: loss_fn(p, (b[0], jnp.tile(b[1], (1, 4)))),
+          method=method, microbatch_size=12))
+      moved = so.sharding.collective_bytes(fn.lower(sharded, batch).compile())
+    param_bytes = sum(4 * p.size for p in jax.tree.leaves(params))
+    self.assertLessEqual(moved['all-gather'], param_bytes)
+    self.assertLess(moved['all-reduce'], 6 * param_bytes)
+
   @parameterized.named_parameters(_named([('wrappers', {})],
                                         every_mesh=True))
   def test_keys_aux_diagnostics_and_wrappers(self, kind, set_mesh):
@@ -470,7 +519,8 @@ class FSDPTest(parameterized.TestCase):
 
   @parameterized.named_parameters(_named([
       ('before', dict(transform='before')), ('after', dict(transform='after')),
-      ('mask', dict(transform='mask'))]))
+      ('mask', dict(transform='mask')),
+      ('accumulate', dict(transform='accumulate'))]))
   def test_per_example_gradients_of_sharded_parameters(self, kind, set_mesh,
                                                        transform):
     # Per-example gradients P(None, None, 'fsdp') straight into update.
@@ -482,7 +532,8 @@ class FSDPTest(parameterized.TestCase):
                    'b': rng.normal(size=(6, 8)).astype(np.float32)}
     opt = {'before': so.snr_adam(0.1, mode='snr', reduction='tensor'),
            'after': so.snr_adam(0.1, placement='after'),
-           'mask': so.snr_mask(mode='soft')}[transform]
+           'mask': so.snr_mask(mode='soft'),
+           'accumulate': so.accumulate_stats(so.snr_adam(0.1), 1)}[transform]
     want, _ = opt.update(per_example, opt.init(params), params)
     with _in_mesh(mesh, set_mesh):
       specs = {'w': P(None, 'fsdp'), 'b': P('fsdp')}

@@ -412,5 +412,25 @@ class ErrorTest(parameterized.TestCase):
       so.scale_by_streaming_snr(rho=1.5)
 
 
+class ComplexInjectedHyperparametersTest(absltest.TestCase):
+  """inject_hyperparams casts hyperparameters to complex parameters' dtype."""
+
+  def test_optimizers_take_them_as_optax_does(self):
+    params = {'c': jnp.array([1 + 2j, -1j], jnp.complex64)}
+    per_example = {'c': jnp.array([[1 + 1j, 2j], [1 - 1j, 1j]],
+                                  jnp.complex64)}
+    for make in (so.snr_adam, so.streaming_snr_adamw):
+      opt = optax.inject_hyperparams(make)(learning_rate=0.1)
+      grads = per_example if make is so.snr_adam else {
+          'c': per_example['c'].mean(0)}
+      updates, _ = opt.update(grads, opt.init(params), params)
+      self.assertEqual(updates['c'].dtype, jnp.complex64)
+      self.assertTrue(bool(jnp.all(jnp.isfinite(updates['c']))))
+
+  def test_a_complex_weight_decay_is_refused(self):
+    with self.assertRaisesRegex(ValueError, 'weight_decay must be real'):
+      so.snr_adam(0.1, weight_decay=1 + 1j)
+
+
 if __name__ == '__main__':
   absltest.main()

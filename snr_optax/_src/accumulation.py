@@ -130,7 +130,7 @@ def _micro_batch_stats(updates, params, grad_stats, acc_stats):
       validation.batch_size_of(updates, what='per-example gradients',
                                min_batch_size=1)
       reference = jax.tree.map(lambda g: g[0], updates)
-    stats = stats_lib.stats_of_chunk(updates)
+    stats = stats_lib.stats_on_any_mesh(updates)
     what = 'per-example gradients (one example)'
   validation.check_same_structure(
       stats.mean, acc_stats.mean, what=what,

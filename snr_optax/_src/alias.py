@@ -29,7 +29,7 @@ def _decoupled_weight_decay(weight_decay,
   validation.check_nonnegative('weight_decay', weight_decay)
   if (not isinstance(weight_decay, jax.core.Tracer)
       and not callable(weight_decay) and np.ndim(weight_decay) == 0
-      and float(weight_decay) == 0.0):
+      and np.asarray(weight_decay) == 0):   # complex under inject_hyperparams
     return optax.identity()
   return optax.add_decayed_weights(weight_decay, mask)
 

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from snr_optax._src import exact
+from snr_optax._src import partitioner
 from snr_optax._src import per_example
 from snr_optax._src.fast import engine
 
@@ -24,7 +25,9 @@ def check_stats(loss_fn: Callable[..., Any], params: Any, batch: Any,
   """Checks a statistics method against an exact loop over examples.
 
   Takes the first ``num_examples`` examples of ``batch`` (default: all, at
-  most 8), computes their statistics with ``method`` (through
+  most 8; all of them where the inputs are on several devices, so that the
+  method runs where it will in training), computes their statistics with
+  ``method`` (through
   :func:`snr_optax.value_and_grad_stats`, jitted) and with a plain Python
   loop of ``jax.grad`` over one-example batches (example i with its PRNG keys
   folded with i, as every method defines it), reduced in float64 NumPy, and
@@ -69,14 +72,20 @@ def check_stats(loss_fn: Callable[..., Any], params: Any, batch: Any,
   if not isinstance(n, int) or not 2 <= n <= b:
     raise ValueError(f'num_examples must be an int in [2, {b}], got '
                      f'{num_examples!r}.')
-  # A diagnostic on host values: the exact loop slices examples one by one,
-  # which sharded (explicit-axis) arrays do not allow without annotations.
-  params, batch, args = jax.tree.map(_on_host, (params, batch, args))
-  batch = jax.tree.map(lambda x: x[:n], batch)
-  call_args = (params, batch) + tuple(args)
-  _, stats = jax.jit(per_example.value_and_grad_stats(
+  stats_fn = jax.jit(per_example.value_and_grad_stats(
       loss_fn, argnums=nums, has_aux=has_aux, method=method,
-      microbatch_size=microbatch_size))(*call_args)
+      microbatch_size=microbatch_size))
+  if partitioner.on_several_devices((params, batch, args)):
+    # The method on the inputs as placed (partitioned as in training), the
+    # reference loop on host values: it slices examples one by one, which
+    # sharded (explicit-axis) arrays do not allow without annotations.
+    n = b
+    _, stats = stats_fn(params, batch, *args)
+    params, batch, args = jax.tree.map(_on_host, (params, batch, args))
+  else:
+    batch = jax.tree.map(lambda x: x[:n], batch)
+    _, stats = stats_fn(params, batch, *args)
+  call_args = (params, batch) + tuple(args)
   traced, _ = engine.check_loss(loss_fn, call_args, nums, has_aux, n,
                                 fast=False)
   grad = jax.jit(jax.grad(loss_fn, argnums=nums, has_aux=has_aux))

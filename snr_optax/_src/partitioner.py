@@ -15,8 +15,16 @@ come out right, the textbook ``jax.jit(jax.vmap(jax.grad(f)))`` included::
     # examples 2..15 get example 3's kernel gradient
 
 A statistic built on it would be silently wrong, so the statistics engine
-looks for these convolutions in the program it is about to run whenever
-its inputs are on a mesh of more than one device, and refuses.
+looks for grouped convolutions in the program it is about to run whenever
+it can see that its inputs are on a mesh of more than one device (arrays
+placed on one, or a mesh set with ``jax.set_mesh``), and refuses. A
+model's own grouped (e.g. depthwise) convolutions are refused with them:
+their per-example gradients are grouped by examples too, and a group count
+alone cannot tell a model's groups from folded examples.
+
+What the check cannot see: inside ``jax.jit`` with ``in_shardings`` and no
+mesh set, the traced values carry no placement, so a program that is later
+partitioned over several devices looks like a one-device program.
 """
 
 from __future__ import annotations
@@ -30,7 +38,11 @@ _GROUPS = ('feature_group_count', 'batch_group_count')
 
 
 def on_several_devices(tree: PyTree) -> bool:
-  """Whether any leaf is placed on (or typed on) more than one device."""
+  """Whether a mesh of several devices is set, or any leaf is placed (or
+  typed) on more than one device."""
+  context = jax.sharding.get_abstract_mesh()
+  if not context.empty and context.size > 1:
+    return True
   for leaf in jax.tree.leaves(tree):
     if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
       if len(leaf.sharding.device_set) > 1:
@@ -65,23 +77,20 @@ def group_counts(jaxpr) -> set[int]:
   return found
 
 
-def check_no_grouped_example_convolutions(program, ordinary) -> None:
-  """Refuses when ``program`` groups examples in a convolution.
+def check_no_grouped_convolutions(program) -> None:
+  """Refuses a program with grouped convolutions (to run on several devices).
 
   Args:
-    program: the jaxpr of the statistics computation about to run sharded.
-    ordinary: the jaxpr of the ordinary gradient of the same loss: group
-      counts it has are the model's own (depthwise convolutions), not
-      examples folded into groups.
+    program: the jaxpr of the statistics computation about to run.
 
   Raises:
     ValueError: naming the convolution's group count.
   """
-  folded = sorted(group_counts(program) - group_counts(ordinary))
-  if folded:
+  counts = sorted(group_counts(program))
+  if counts:
     raise ValueError(
         'Per-example gradients of a convolution are computed as a grouped '
-        f'convolution (group count {folded[0]}), which XLA\'s SPMD '
+        f'convolution (group count {counts[-1]}), which XLA\'s SPMD '
         'partitioner computes wrongly on a mesh of several devices '
         '(silently wrong values; see snr_optax/_src/partitioner.py), so '
         'snr_optax refuses rather than return wrong statistics: take the '

@@ -92,7 +92,7 @@ def per_example_grads(
       return jax.vmap(one)(pairs)
     return jax.lax.map(one, pairs, batch_size=microbatch_size)
 
-  return _on_meshes(fn, loss_fn, nums, has_aux, per_example=True)
+  return _on_meshes(fn, nums, has_aux, per_example=True)
 
 
 def value_and_grad_stats(
@@ -164,7 +164,7 @@ def value_and_grad_stats(
   if method in ('auto', 'fast'):
     return _on_meshes(engine.fast_value_and_grad_stats(
         loss_fn, argnums=nums, has_aux=has_aux,
-        microbatch_size=microbatch_size), loss_fn, nums, has_aux)
+        microbatch_size=microbatch_size), nums, has_aux)
   exact_microbatch = microbatch_size if method != 'vmap' else None
 
   def fn(params, batch, *args):
@@ -183,10 +183,10 @@ def value_and_grad_stats(
       value = loss_fn(params, batch, *args)
     return value, stats
 
-  return _on_meshes(fn, loss_fn, nums, has_aux)
+  return _on_meshes(fn, nums, has_aux)
 
 
-def _on_meshes(fn, loss_fn, argnums, has_aux, *, per_example=False):
+def _on_meshes(fn, argnums, has_aux, *, per_example=False):
   """``fn`` made safe on device meshes.
 
   On explicit mesh axes it runs with the axes as Auto and its results are
@@ -231,12 +231,12 @@ def _on_meshes(fn, loss_fn, argnums, has_aux, *, per_example=False):
 
     run = fn
     if partitioner.on_several_devices(call_args):
-      run = _checked(fn, jax.grad(loss_fn, argnums=argnums, has_aux=has_aux))
+      run = _checked(fn)
     return axis_types.call_with_auto_axes(run, call_args, out_specs)
   return wrapped
 
 
-def _checked(fn, ordinary_grad):
+def _checked(fn):
   """``fn``, traced once, checked by ``partitioner``, then run as traced."""
   def run(*call_args):
     leaves, tree = jax.tree.flatten(call_args)
@@ -253,9 +253,7 @@ def _checked(fn, ordinary_grad):
       return g
     values = [leaves[k] for k in arrays]
     program, shape = jax.make_jaxpr(on_arrays(fn), return_shape=True)(*values)
-    ordinary = jax.make_jaxpr(on_arrays(ordinary_grad))(*values)
-    partitioner.check_no_grouped_example_convolutions(program.jaxpr,
-                                                      ordinary.jaxpr)
+    partitioner.check_no_grouped_convolutions(program.jaxpr)
     out = jax.core.eval_jaxpr(program.jaxpr, program.consts, *values)
     return jax.tree.unflatten(jax.tree.structure(shape), out)
   return run

@@ -84,10 +84,11 @@ def batch_sum(x: jax.Array) -> jax.Array:
   """
   if jax.default_backend() != 'cpu' or x.ndim < 2:
     return jnp.sum(x, axis=0)
-  flat = x.reshape(x.shape[0], -1)
+  # Contracting only the batch axis (no flattening reshape, which would
+  # gather a parameter axis split over devices, as in FSDP).
   ones = jnp.ones((x.shape[0],), x.dtype)
-  total = jnp.dot(ones, flat, precision=jax.lax.Precision.HIGHEST)
-  return total.reshape(x.shape[1:])
+  return jnp.tensordot(ones, x, axes=(0, 0),
+                       precision=jax.lax.Precision.HIGHEST)
 
 
 def _leaf_stats(g: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -145,14 +146,22 @@ def stats_from_per_example(per_example_grads: PyTree) -> GradStats:
     Array([1., 0.], dtype=float32)
   """
   validation.batch_size_of(per_example_grads, what='per-example gradients')
+  return stats_on_any_mesh(per_example_grads)
 
+
+def stats_on_any_mesh(per_example_grads: PyTree) -> GradStats:
+  """:func:`stats_of_chunk` of values that may be on explicit mesh axes.
+
+  The two-pass statistics regroup the batch axis, which explicit typing
+  refuses; they run with the axes as Auto (see ``axis_types``) and each
+  statistic keeps its parameter's sharding (the per-example leaf's, less
+  the batch axis).
+  """
   def out_specs(stats):
     del stats
     specs = jax.tree.map(lambda g: jax.sharding.PartitionSpec(
         *axis_types.spec_of(g)[1:]), per_example_grads)
     return GradStats(specs, specs, jax.sharding.PartitionSpec())
-  # On explicit mesh axes each statistic keeps its parameter's sharding
-  # (the per-example leaf's, less the batch axis).
   return axis_types.call_with_auto_axes(stats_of_chunk, (per_example_grads,),
                                         out_specs)
 

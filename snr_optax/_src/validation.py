@@ -42,10 +42,7 @@ def check_nonnegative(name: str, value: Any) -> None:
   """
   if callable(value) or isinstance(value, jax.core.Tracer):
     return
-  try:
-    v = np.asarray(value, dtype=np.float64)
-  except (TypeError, ValueError):
-    raise ValueError(f'{name} must be a number, got {value!r}.') from None
+  v = _real(name, value)
   if v.shape == () and not v >= 0:  # `not >=` also rejects NaN.
     raise ValueError(f'{name} must be >= 0, got {value!r}.')
 
@@ -148,11 +145,29 @@ def check_same_structure(tree: PyTree, reference: PyTree, *, what: str,
           f'{reference_name} has shape {np.shape(r)}.{hint}')
 
 
+def _real(name: str, value: Any) -> np.ndarray:
+  """``value`` as float64; complex with zero imaginary part is taken as real
+  (``optax.inject_hyperparams`` casts hyperparameters to complex parameters'
+  dtype)."""
+  try:
+    v = np.asarray(value)
+  except (TypeError, ValueError):
+    raise ValueError(f'{name} must be a number, got {value!r}.') from None
+  if np.iscomplexobj(v):
+    if np.any(v.imag != 0):
+      raise ValueError(f'{name} must be real, got {value!r}.')
+    v = v.real
+  try:
+    return v.astype(np.float64)
+  except (TypeError, ValueError):
+    raise ValueError(f'{name} must be a number, got {value!r}.') from None
+
+
 def check_in_range(name: str, value: Any, low: float, high: float) -> None:
   """Raises ValueError unless a concrete ``value`` lies in [low, high)."""
   if callable(value) or isinstance(value, jax.core.Tracer):
     return
-  v = np.asarray(value, dtype=np.float64)
+  v = _real(name, value)
   if v.shape == () and not low <= v < high:
     raise ValueError(f'{name} must lie in [{low}, {high}), got {value!r}.')
 
