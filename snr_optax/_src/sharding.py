@@ -79,12 +79,42 @@ def make_mesh(axes: Mapping[str, int] | None = None,
 
 def batch_sharding(mesh: Mesh, axis: str | Sequence[str] = 'data'
                    ) -> NamedSharding:
-  """Leading (batch) axis split over ``axis``, the rest replicated."""
+  """Leading (batch) axis split over ``axis``, the rest replicated.
+
+  Args:
+    mesh: the mesh.
+    axis: the mesh axis (or axes) the batch axis is split over.
+
+  Returns:
+    ``NamedSharding(mesh, PartitionSpec(axis))``.
+
+  Examples:
+    >>> import snr_optax as so
+    >>> mesh = so.sharding.make_mesh({'data': -1})
+    >>> so.sharding.batch_sharding(mesh).spec
+    P('data',)
+  """
   return NamedSharding(mesh, P(axis))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
-  """The same value on every device of ``mesh``."""
+  """The same value on every device of ``mesh``.
+
+  Args:
+    mesh: the mesh.
+
+  Returns:
+    ``NamedSharding(mesh, PartitionSpec())``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> mesh = so.sharding.make_mesh({'data': -1})
+    >>> params = jax.device_put({'w': jnp.zeros(3)},
+    ...                         so.sharding.replicated(mesh))
+    >>> params['w'].sharding.spec
+    P()
+  """
   return NamedSharding(mesh, P())
 
 
@@ -97,9 +127,28 @@ def shard_batch(batch: PyTree, mesh: Mesh,
   same call serves one host and a multi-host run after
   ``jax.distributed.initialize()``.
 
+  Args:
+    batch: a pytree of arrays (host or device) sharing a leading batch axis.
+    mesh: the mesh.
+    axis: the mesh axis (or axes) the batch axis is split over.
+
+  Returns:
+    ``batch`` with every leaf a ``jax.Array`` placed by
+    :func:`batch_sharding`.
+
   Raises:
     ValueError: naming the leaf, if its leading axis does not divide evenly
       over the mesh axis.
+
+  Examples:
+    >>> import numpy as np
+    >>> import snr_optax as so
+    >>> mesh = so.sharding.make_mesh({'data': -1})
+    >>> n = mesh.shape['data']                # the number of devices
+    >>> batch = {'x': np.ones((2 * n, 3), np.float32)}
+    >>> x = so.sharding.shard_batch(batch, mesh)['x']
+    >>> x.sharding.spec, x.addressable_shards[0].data.shape  # 2 per device
+    (P('data',), (2, 3))
   """
   names = (axis,) if isinstance(axis, str) else tuple(axis)
   n = math.prod(mesh.shape[a] for a in names)
@@ -130,8 +179,25 @@ def fsdp_shardings(params: PyTree, mesh: Mesh, axis: str = 'fsdp', *,
   statistics and masks are elementwise (or reduce per leaf), so they follow
   whatever sharding the parameters have.
 
+  Args:
+    params: a pytree of arrays (or ``jax.ShapeDtypeStruct``).
+    mesh: the mesh.
+    axis: the mesh axis the parameters are split over.
+    min_size: leaves with fewer elements are replicated.
+
   Returns:
     A pytree of ``NamedSharding`` with the structure of ``params``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> mesh = so.sharding.make_mesh({'fsdp': -1})
+    >>> n = mesh.shape['fsdp']
+    >>> params = {'w': jnp.zeros((2, 1024 * n)), 'b': jnp.zeros(3)}
+    >>> shardings = so.sharding.fsdp_shardings(params, mesh)
+    >>> shardings['w'].spec, shardings['b'].spec   # b is below min_size
+    (P(None, 'fsdp'), P())
+    >>> params = jax.device_put(params, shardings)
   """
   n = mesh.shape[axis]
 
@@ -160,6 +226,25 @@ def shardings_of(tree: PyTree, mesh: Mesh) -> PyTree:
   way. Optimizer states made by ``opt.init`` on sharded parameters share
   their parameters' shardings; leaves that are not on ``mesh`` (step
   counters and other scalars) are taken as replicated.
+
+  Args:
+    tree: a pytree of arrays.
+    mesh: the mesh.
+
+  Returns:
+    A pytree of ``NamedSharding`` on ``mesh`` with the structure of ``tree``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> mesh = so.sharding.make_mesh({'fsdp': -1})
+    >>> params = {'w': jnp.zeros((2, 1024 * mesh.shape['fsdp']))}
+    >>> params = jax.device_put(params,
+    ...                         so.sharding.fsdp_shardings(params, mesh))
+    >>> tree = {'w': params['w'], 'count': jnp.zeros([], jnp.int32)}
+    >>> shardings = so.sharding.shardings_of(tree, mesh)
+    >>> shardings['w'].spec, shardings['count'].spec
+    (P(None, 'fsdp'), P())
   """
   def sharding(x):
     s = getattr(x, 'sharding', None)
@@ -180,6 +265,27 @@ def collective_bytes(compiled_or_text: Any) -> dict[str, int]:
   branch is taken, are summed apart under ``'conditional'``. Used by the
   tests and the scaling benchmark to show that per-example statistics cross
   devices as parameter-sized reductions, never as batch x parameter tensors.
+
+  Args:
+    compiled_or_text: a ``jax.stages.Compiled`` or its HLO text.
+
+  Returns:
+    Bytes per device for each of ``'all-reduce'``, ``'all-gather'``,
+    ``'reduce-scatter'``, ``'all-to-all'``, ``'collective-permute'`` and
+    ``'conditional'``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, numpy as np
+    >>> import snr_optax as so
+    >>> hlo = '%ar = f32[512]{0} all-reduce(f32[512]{0} %p), to_apply=%add'
+    >>> so.sharding.collective_bytes(hlo)['all-reduce']   # 512 x 4 bytes
+    2048
+    >>> mesh = so.sharding.make_mesh({'data': -1})
+    >>> x = so.sharding.shard_batch(
+    ...     np.ones((8 * mesh.shape['data'], 3), np.float32), mesh)
+    >>> compiled = jax.jit(lambda x: x.sum(0)).lower(x).compile()
+    >>> so.sharding.collective_bytes(compiled)['all-gather']  # no gather
+    0
   """
   text = (compiled_or_text if isinstance(compiled_or_text, str)
           else compiled_or_text.as_text())

@@ -40,10 +40,30 @@ class GradStats(NamedTuple):
   and are kept in at least float32; ``count`` is the batch size b as an int32
   array.
 
+  The fields map onto the names of optax's experimental aggregators
+  (``optax.experimental.aggregating.get_per_element_mean_and_sum_sq_diff_grads``,
+  whose output is ``(mean_grads, {'sum_sq_diff_grads': ..., 'sample_size':
+  ...})``): ``mean`` is their ``mean_grads``, ``sum_sq_dev`` their
+  ``sum_sq_diff_grads`` and ``count`` their ``sample_size``; both merge
+  batches by Chan's formula. Their variance
+  (``track_per_element_mean_and_variance_with_ema``) is the unbiased
+  per-example variance M2 / (b - 1); :attr:`variance` here is the biased
+  M2 / b, and :attr:`loo_noise` is the variance of the *mean*, theirs
+  divided by b.
+
   Attributes:
     mean: mu = (1/b) sum_i g_i, per coordinate.
     sum_sq_dev: M2 = sum_i (g_i - mu)^2, per coordinate.
     count: b, the number of examples (int32 scalar array).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> stats = so.GradStats(mean={'w': jnp.array([2.0])},
+    ...                      sum_sq_dev={'w': jnp.array([8.0])},
+    ...                      count=jnp.asarray(4, jnp.int32))
+    >>> stats.variance['w'], stats.loo_noise['w']   # M2 / b, M2 / (b (b - 1))
+    (Array([2.], dtype=float32), Array([0.6666667], dtype=float32))
   """
 
   mean: PyTree
