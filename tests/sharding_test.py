@@ -352,15 +352,20 @@ class DataParallelTest(parameterized.TestCase):
                      jax.make_mesh((8,), ('data',)).axis_types)
 
 
-def _mlp_model_and_loss():
-  model = nnx.Sequential(nnx.Linear(6, 32, rngs=nnx.Rngs(0)), jax.nn.tanh,
-                         nnx.Linear(32, 4, rngs=nnx.Rngs(1)))
+def _squared_error(model):
+  """(params, loss_fn) of a model fitted by mean squared error."""
   graphdef, params = nnx.split(model, nnx.Param)
 
   def loss_fn(params, batch):
     out = nnx.merge(graphdef, params)(batch[0])
     return jnp.mean((out - batch[1]) ** 2)
   return params, loss_fn
+
+
+def _mlp_model_and_loss():
+  return _squared_error(nnx.Sequential(
+      nnx.Linear(6, 32, rngs=nnx.Rngs(0)), jax.nn.tanh,
+      nnx.Linear(32, 4, rngs=nnx.Rngs(1))))
 
 
 def _mlp_batches():
@@ -370,15 +375,10 @@ def _mlp_batches():
 
 
 def _conv_model_and_loss():
-  model = nnx.Sequential(nnx.Conv(1, 4, (3, 3), rngs=nnx.Rngs(0)),
-                         jax.nn.relu, lambda h: h.reshape(h.shape[0], -1),
-                         nnx.Linear(4 * 6 * 6, 3, rngs=nnx.Rngs(1)))
-  graphdef, params = nnx.split(model, nnx.Param)
-
-  def loss_fn(params, batch):
-    out = nnx.merge(graphdef, params)(batch[0])
-    return jnp.mean((out - batch[1]) ** 2)
-  return params, loss_fn
+  return _squared_error(nnx.Sequential(
+      nnx.Conv(1, 4, (3, 3), rngs=nnx.Rngs(0)), jax.nn.relu,
+      lambda h: h.reshape(h.shape[0], -1),
+      nnx.Linear(4 * 6 * 6, 3, rngs=nnx.Rngs(1))))
 
 
 def _conv_batch():
@@ -474,7 +474,10 @@ class FSDPTest(parameterized.TestCase):
           method=method, microbatch_size=12))
       moved = so.sharding.collective_bytes(fn.lower(sharded, batch).compile())
     param_bytes = sum(4 * p.size for p in jax.tree.leaves(params))
-    self.assertLessEqual(moved['all-gather'], param_bytes)
+    # FSDP gathers parameters for the forward and backward passes (a few
+    # times their size); gathering per-example gradients would be 24 times
+    # (B / 2 examples per data shard).
+    self.assertLess(moved['all-gather'], 3 * param_bytes)
     self.assertLess(moved['all-reduce'], 6 * param_bytes)
 
   @parameterized.named_parameters(_named([('wrappers', {})],
