@@ -28,9 +28,10 @@ class Checkpointer:
   """The latest ``max_to_keep`` states of a run, in ``workdir/checkpoints``."""
 
   def __init__(self, workdir: str, max_to_keep: int = 2):
+    self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
     with _quiet():
       self._manager = ocp.CheckpointManager(
-          os.path.abspath(os.path.join(workdir, 'checkpoints')),
+          self.directory,
           options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                create=True))
 

@@ -28,7 +28,8 @@ def training_curves(rows: Sequence[Mapping[str, Any]], path: str,
   for key, style in (('train_accuracy', '--'), ('val_accuracy', '-')):
     ax.plot(*_column(rows, key), style, label=key.replace('_', ' '))
   if target is not None:
-    ax.axhline(target, color='grey', lw=0.8, ls=':')
+    ax.axhline(target, color='grey', lw=0.8, ls=':',
+               label=f'target ({target:.0%})')
   ax.set_xscale('log')
   ax.set_xlabel('step')
   ax.set_ylabel('accuracy')
@@ -82,7 +83,8 @@ def compare_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
         ax.plot(*_column(rows_, key), color=colour, lw=1.2, alpha=0.8,
                 label=name if j == 0 else None)
     if target is not None:
-      ax.axhline(target, color='grey', lw=0.8, ls=':')
+      ax.axhline(target, color='grey', lw=0.8, ls=':',
+                 label=f'target ({target:.0%})')
     ax.set_xscale('log')
   if len(panels) == 1:
     ax = panels[0][0]
@@ -91,7 +93,9 @@ def compare_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
     ax.set_title(title)
     ax.legend(fontsize=8)
   else:
-    fig.suptitle(f'{title} ({names[0]} in grey behind each panel)')
+    # No legend on small panels: the title says what the lines are.
+    dotted = '' if target is None else f'; dotted: target {target:.0%}'
+    fig.suptitle(f'{title} ({names[0]} in grey behind each panel{dotted})')
     fig.supxlabel('step')
     fig.supylabel(key.replace('_', ' '))
   fig.tight_layout()

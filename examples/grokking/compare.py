@@ -20,15 +20,16 @@ import statistics
 import sys
 from typing import Any
 
-from absl import app
 from absl import flags
 from absl import logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
+from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking.configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -151,14 +152,15 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   """Defined only when run as a program, so that tests can import this."""
-  flags.DEFINE_string('workdir', None, 'Where the runs and the table go.')
+  flags.DEFINE_string('workdir', None, '(required) Where the runs (one '
+                      'directory each), the table and the plot go; finished '
+                      'runs there are skipped, unfinished ones resumed.')
   flags.DEFINE_enum('suite', 'quick', list(SUITES), 'Which suite to run.')
   flags.DEFINE_list('seeds', ['0', '1', '2'],
                     'Seeds (data split, init, order).')
   flags.DEFINE_list('only', [], 'Run only these run names of the suite.')
   flags.DEFINE_integer('num_steps', 0, 'Override the step budget (0: keep).')
   flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
-  flags.mark_flags_as_required(['workdir'])
 
 
 def make_config(suite: str, name: str, seed: int, num_steps: int = 0):
@@ -265,25 +267,31 @@ def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
       b, v = base.get(f'median_{key}'), row[f'median_{key}']
       row[f'{key}_ratio_to_{names[0]}'] = (None if not b or not v
                                            else b / v)
+  # The target of the suite's task (configs/default.py unless overridden).
+  target = make_config(suite, names[0], 0).target_val_accuracy
   summary = {'suite': suite, 'task': SUITES[suite]['task'],
-             'runs': SUITES[suite]['runs'], 'seeds': seeds, 'results': rows}
+             'runs': SUITES[suite]['runs'], 'seeds': seeds,
+             'target_val_accuracy': target, 'results': rows}
   with open(os.path.join(workdir, 'results.json'), 'w') as f:
     json.dump(summary, f, indent=1)
-  table = markdown_table(rows, names[0])
+  table = markdown_table(rows, names[0], target)
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(table + '\n')
   if curves:
     plots.compare_curves(curves, os.path.join(workdir, 'val_accuracy.png'),
-                         title=f'held-out accuracy ({suite})', target=0.95)
+                         title=f'held-out accuracy ({suite})', target=target)
   return summary
 
 
-def markdown_table(rows: dict[str, Any], baseline: str) -> str:
+def markdown_table(rows: dict[str, Any], baseline: str,
+                   target: float) -> str:
+  """The table of ``results.md``; ``target``: held-out accuracy, e.g. 0.95."""
   def fmt(x, spec):
     return '-' if x is None else format(x, spec)
 
   milestones = ' | '.join(f'median steps to {a:.0%}' for a in MILESTONES)
-  lines = [f'| run | reached 95% | steps to 95% (per seed) | median steps | '
+  lines = [f'| run | reached {target:.0%} | steps to {target:.0%} (per seed) '
+           '| median steps | '
            f'median seconds | speed-up vs {baseline} (steps) | s/step | '
            f'{milestones} |',
            '|---|---|---|---|---|---|---|' + '---|' * len(MILESTONES)]
@@ -305,26 +313,39 @@ def markdown_table(rows: dict[str, Any], baseline: str) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('Too many command-line arguments.')
-  seeds = [int(s) for s in FLAGS.seeds]
-  unknown = [n for n in FLAGS.only if n not in SUITES[FLAGS.suite]['runs']]
-  if unknown:
-    sys.exit(f'error: unknown run(s) {unknown} in suite {FLAGS.suite!r}')
+  del argv
   try:
-    for name in SUITES[FLAGS.suite]['runs']:
-      train.validate_config(make_config(FLAGS.suite, name, seeds[0],
-                                        FLAGS.num_steps))
-  except ValueError as e:
-    sys.exit(f'error: {e}')
-  os.makedirs(FLAGS.workdir, exist_ok=True)
+    seeds = [int(s) for s in FLAGS.seeds]
+  except ValueError:
+    raise cli.UsageError(f'--seeds={",".join(FLAGS.seeds)}: give integers '
+                         'separated by commas, e.g. --seeds=0,1,2') from None
+  if not seeds or min(seeds) < 0:
+    raise cli.UsageError('--seeds: give one or more integers >= 0, e.g. '
+                         '--seeds=0,1,2')
+  runs = SUITES[FLAGS.suite]['runs']
+  unknown = [n for n in FLAGS.only if n not in runs]
+  if unknown:
+    raise cli.UsageError(f'--only: no run {unknown[0]!r} in suite '
+                         f'{FLAGS.suite!r}; its runs: {", ".join(runs)}')
+  if FLAGS.num_steps < 0:
+    raise cli.UsageError(f'--num_steps must be >= 0 (0: the suite\'s '
+                         f'budget), got {FLAGS.num_steps}')
+  for name in runs:
+    config_schema.validate(make_config(FLAGS.suite, name, seeds[0],
+                                       FLAGS.num_steps))
+  workdir = cli.check_workdir(FLAGS.workdir)
+  os.makedirs(workdir, exist_ok=True)
   if not FLAGS.table_only:
-    run_suite(FLAGS.workdir, FLAGS.suite, seeds, FLAGS.only, FLAGS.num_steps)
-  summary = tabulate(FLAGS.workdir, FLAGS.suite, seeds)
-  print(markdown_table(summary['results'],
-                       next(iter(SUITES[FLAGS.suite]['runs']))))
+    run_suite(workdir, FLAGS.suite, seeds, FLAGS.only, FLAGS.num_steps)
+  summary = tabulate(workdir, FLAGS.suite, seeds)
+  print(markdown_table(summary['results'], next(iter(runs)),
+                       summary['target_val_accuracy']))
+  files = [os.path.join(workdir, f) for f in ('results.md', 'results.json',
+                                               'val_accuracy.png')]
+  print('wrote ' + ', '.join(f for f in files if os.path.exists(f))
+        + f' (runs in {os.path.join(workdir, "<run>", "seed_<seed>")})')
 
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -27,45 +27,15 @@ import optax
 import snr_optax as so
 from examples.common import baselines
 from examples.common import checkpoint as checkpoint_lib
+from examples.common import interrupt
 from examples.common import logbook as logbook_lib
 from examples.common import plots
+from examples.common import progress as progress_lib
+from examples.common import schema
+from examples.grokking import config_schema
 from examples.grokking import data as data_lib
 from examples.grokking import models
-
-OPTIMIZERS = ('adamw', 'snr_adam', 'streaming_snr_adamw', 'grokfast',
-              'snr_adam_grokfast')
-PER_EXAMPLE = ('snr_adam', 'snr_adam_grokfast')
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError with a one-line message for a bad configuration."""
-  def need(ok, message):
-    if not ok:
-      raise ValueError(message)
-
-  need(config.optimizer in OPTIMIZERS,
-       f'unknown optimizer {config.optimizer!r}; valid: '
-       + ', '.join(OPTIMIZERS))
-  need(0 < config.train_fraction < 1,
-       f'train_fraction must lie in (0, 1), got {config.train_fraction}')
-  need(config.batch_size >= 2,
-       f'batch_size must be at least 2, got {config.batch_size}')
-  need(config.learning_rate > 0,
-       f'learning_rate must be positive, got {config.learning_rate}')
-  need(config.weight_decay >= 0,
-       f'weight_decay must be >= 0, got {config.weight_decay}')
-  for name in ('num_steps', 'eval_every', 'checkpoint_every', 'width',
-               'depth', 'heads'):
-    need(config[name] >= 1, f'{name} must be >= 1, got {config[name]}')
-  need(config.warmup_steps >= 0,
-       f'warmup_steps must be >= 0, got {config.warmup_steps}')
-  need(config.width % config.heads == 0,
-       f'width {config.width} is not divisible by heads {config.heads}')
-  need(config.mesh_fsdp >= 1,
-       f'mesh_fsdp must be >= 1, got {config.mesh_fsdp}')
-  need(config.operation in data_lib.OPERATIONS,
-       f'unknown operation {config.operation!r}; valid: '
-       + ', '.join(data_lib.OPERATIONS))
+from examples.grokking.config_schema import OPTIMIZERS, PER_EXAMPLE  # pylint: disable=g-importing-member,unused-import
 
 
 def learning_rate_schedule(config) -> optax.Schedule:
@@ -108,7 +78,8 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 def create_model(config, split: data_lib.Split) -> models.Transformer:
   return models.Transformer(
-      split.vocab_size, split.p, 4, width=config.width, depth=config.depth,
+      split.vocab_size, split.p, split.seq_len, width=config.width,
+      depth=config.depth,
       heads=config.heads, mlp_ratio=config.mlp_ratio,
       rngs=nnx.Rngs(config.seed))
 
@@ -129,19 +100,25 @@ def make_mesh(config) -> jax.sharding.Mesh | None:
   # Auto axes: with parameters split over 'fsdp', explicit axes would need
   # out_sharding annotations in the model wherever a split axis is
   # contracted (snr_optax's statistics work on either kind).
-  return so.sharding.make_mesh({'data': config.mesh_data,
-                                'fsdp': config.mesh_fsdp},
-                               axis_type=jax.sharding.AxisType.Auto)
+  try:
+    return so.sharding.make_mesh({'data': config.mesh_data,
+                                  'fsdp': config.mesh_fsdp},
+                                 axis_type=jax.sharding.AxisType.Auto)
+  except ValueError as e:
+    # Valid on its own, but not on this machine: still the user's input.
+    raise schema.ConfigError(
+        f'config.mesh_data={config.mesh_data} x config.mesh_fsdp='
+        f'{config.mesh_fsdp} does not fit the {jax.device_count()} devices '
+        f'of this run ({e} mesh_data=-1 takes all of them)') from None
 
 
 def make_train_step(config, loss_fn, optimizer, out_shardings=None):
   """One jitted step: gradient or per-example statistics, update, apply."""
   if config.optimizer in PER_EXAMPLE:
-    grads_fn = so.value_and_grad_stats(loss_fn, has_aux=True,
-                                       method=config.snr.method,
-                                       microbatch_size=64 if (
-                                           config.snr.method == 'microbatch')
-                                       else None)
+    grads_fn = so.value_and_grad_stats(
+        loss_fn, has_aux=True, method=config.snr.method,
+        microbatch_size=(config.snr.microbatch_size
+                         if config.snr.method == 'microbatch' else None))
   else:
     grads_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
@@ -182,23 +159,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   The summary (also written to ``workdir/result.json``) holds the step and
   the training seconds at which held-out accuracy first reached
   ``target_val_accuracy`` (None if not reached) and the final metrics.
+
+  Nothing is written before the config is validated and the device mesh is
+  built. While stderr is a terminal a progress bar shows steps/s, the ETA
+  and the latest metrics. Ctrl-C stops after the current step, saves a
+  checkpoint there and raises ``interrupt.TrainingInterrupted``; calling
+  this again with the same config and workdir resumes exactly.
+
+  Raises:
+    schema.ConfigError: for a config the schema refuses or whose mesh does
+      not fit the devices, before anything is written.
+    interrupt.TrainingInterrupted: on Ctrl-C, once the state is saved.
   """
-  validate_config(config)
+  config_schema.validate(config)
+  mesh = make_mesh(config)
   # On several hosts every process trains; the first one writes the files.
   chief = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise schema.ConfigError(f'cannot create the work directory {workdir}: '
+                             f'{e.strerror}') from None
   if chief:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json(indent=1))
   split = data_lib.make_split(config.operation, config.p,
                               config.train_fraction, config.seed)
-  if config.batch_size > len(split.train_y):
-    raise ValueError(f'batch_size {config.batch_size} exceeds the '
-                     f'{len(split.train_y)} training equations')
   graphdef, params = nnx.split(create_model(config, split), nnx.Param)
   optimizer = make_optimizer(config)
   loss_fn = make_loss(graphdef)
-  mesh = make_mesh(config)
   put_batch = lambda batch: batch
   if mesh is not None:
     # Batch over 'data'; parameters, and so the optimizer state made from
@@ -229,58 +218,86 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   val = (split.val_x, split.val_y)
   params, opt_state = state['params'], state['opt_state']
   step, train_seconds = int(state['step']), float(state['train_seconds'])
+
+  def save(step, params, opt_state, train_seconds):
+    checkpointer.save(step, {
+        'params': params, 'opt_state': opt_state,
+        'step': np.asarray(step, np.int64),
+        'train_seconds': np.asarray(train_seconds, np.float64)})
+
   # Compile before the clock starts: the seconds logged are training steps.
   first = batch_indices(config.seed, 0, len(split.train_y), config.batch_size)
   train_step = train_step.lower(params, opt_state, put_batch(
       (train[0][first], train[1][first]))).compile()
   window_start, window_steps = train_seconds, 0
-  while step < config.num_steps:
-    idx = batch_indices(config.seed, step, len(split.train_y),
-                        config.batch_size)
-    t0 = time.perf_counter()
-    params, opt_state, _, _ = train_step(params, opt_state, put_batch(
-        (train[0][idx], train[1][idx])))
-    jax.block_until_ready(params)
-    train_seconds += time.perf_counter() - t0
-    step += 1
-    window_steps += 1
-    if step % config.eval_every == 0 or step == config.num_steps:
-      train_loss, train_acc = evaluate(params, train)
-      val_loss, val_acc = evaluate(params, val)
-      row = {'step': step, 'train_loss': float(train_loss),
-             'train_accuracy': float(train_acc),
-             'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
-             'mask_fraction': _mask_fraction(opt_state),
-             'seconds_per_step': (train_seconds - window_start)
-                                 / max(window_steps, 1),
-             'train_seconds': train_seconds}
-      if chief:
-        logbook.append(row)
-      window_start, window_steps = train_seconds, 0
-      logging.info('step %6d | train acc %6.1f%% | val acc %6.1f%% | '
-                   'val loss %.3f | mask %s | %.3f s/step', step,
-                   100 * row['train_accuracy'], 100 * row['val_accuracy'],
-                   row['val_loss'], 'n/a' if row['mask_fraction'] is None
-                   else f'{row["mask_fraction"]:.3f}',
-                   row['seconds_per_step'])
-      if reached is None and val_acc >= config.target_val_accuracy:
-        reached = row
-      done = (config.stop_at_target and reached is not None
-              and step >= reached['step'] + config.steps_after_target)
-      if step % config.checkpoint_every == 0 or done or (
-          step == config.num_steps):
-        checkpointer.save(step, {
-            'params': params, 'opt_state': opt_state,
-            'step': np.asarray(step, np.int64),
-            'train_seconds': np.asarray(train_seconds, np.float64)})
+  bar = progress_lib.Progress(config.num_steps, initial=step,
+                              enabled=None if chief else False,
+                              desc=f'{config.optimizer} seed {config.seed}')
+  try:
+    with interrupt.StopOnInterrupt() as stop, bar:
+      while step < config.num_steps:
+        if stop.requested:
+          raise KeyboardInterrupt
+        idx = batch_indices(config.seed, step, len(split.train_y),
+                            config.batch_size)
+        t0 = time.perf_counter()
+        new_params, new_opt_state, _, _ = train_step(
+            params, opt_state, put_batch((train[0][idx], train[1][idx])))
+        jax.block_until_ready(new_params)
+        # One assignment: a KeyboardInterrupt raised anywhere in the loop
+        # finds params, opt_state and step of the same step (the step does
+        # not donate its inputs, so the previous ones are still valid).
+        params, opt_state, step, train_seconds = (
+            new_params, new_opt_state, step + 1,
+            train_seconds + time.perf_counter() - t0)
+        window_steps += 1
+        bar.advance()
+        if step % config.eval_every and step != config.num_steps:
+          continue
+        train_loss, train_acc = evaluate(params, train)
+        val_loss, val_acc = evaluate(params, val)
+        row = {'step': step, 'train_loss': float(train_loss),
+               'train_accuracy': float(train_acc),
+               'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
+               'mask_fraction': _mask_fraction(opt_state),
+               'seconds_per_step': (train_seconds - window_start)
+                                   / max(window_steps, 1),
+               'train_seconds': train_seconds}
         if chief:
-          plots.training_curves(logbook.rows,
-                                os.path.join(workdir, 'curves.png'),
-                                title=f'{config.optimizer} seed '
-                                f'{config.seed}',
-                                target=config.target_val_accuracy)
-      if done:
-        break
+          logbook.append(row)
+        window_start, window_steps = train_seconds, 0
+        bar.show({'train acc': f'{row["train_accuracy"]:.1%}',
+                  'val acc': f'{row["val_accuracy"]:.1%}',
+                  'val loss': row['val_loss'],
+                  'mask': row['mask_fraction']})
+        bar.log('step %6d | train acc %6.1f%% | val acc %6.1f%% | '
+                'val loss %.3f | mask %s | %.3f s/step', step,
+                100 * row['train_accuracy'], 100 * row['val_accuracy'],
+                row['val_loss'], 'n/a' if row['mask_fraction'] is None
+                else f'{row["mask_fraction"]:.3f}', row['seconds_per_step'])
+        if reached is None and val_acc >= config.target_val_accuracy:
+          reached = row
+        done = (config.stop_at_target and reached is not None
+                and step >= reached['step'] + config.steps_after_target)
+        if step % config.checkpoint_every == 0 or done or (
+            step == config.num_steps):
+          save(step, params, opt_state, train_seconds)
+          if chief:
+            plots.training_curves(logbook.rows,
+                                  os.path.join(workdir, 'curves.png'),
+                                  title=f'{config.optimizer} seed '
+                                  f'{config.seed}',
+                                  target=config.target_val_accuracy)
+        if done:
+          break
+  except KeyboardInterrupt:
+    # Save the last finished step, unless it is saved already or is the
+    # untrained start (a rerun makes that again).
+    if step and checkpointer.latest_step() != step:
+      save(step, params, opt_state, train_seconds)
+    checkpointer.close()
+    raise interrupt.TrainingInterrupted(
+        step, checkpointer.directory if step else None) from None
   checkpointer.close()
   last = logbook.rows[-1] if logbook.rows else {}
   result = {

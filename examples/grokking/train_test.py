@@ -13,7 +13,10 @@ from flax import nnx
 import jax
 import numpy as np
 
+from examples.common import interrupt
+from examples.common import schema
 from examples.grokking import compare
+from examples.grokking import config_schema
 from examples.grokking import data
 from examples.grokking import train
 from examples.grokking.configs import default
@@ -158,30 +161,21 @@ class TrainTest(parameterized.TestCase):
     self.assertEqual(result['steps_to_target'], 5)
     self.assertEqual(result['final_step'], 5)
 
-  @parameterized.parameters(
-      ('optimizer', 'sgd', 'unknown optimizer'),
-      ('train_fraction', 1.0, 'train_fraction must lie in'),
-      ('batch_size', 1, 'batch_size must be at least 2'),
-      ('learning_rate', -1e-3, 'learning_rate must be positive'))
-  def test_bad_config(self, key, value, message):
+  def test_bad_config_writes_nothing(self):
     config = tiny.get_config()
-    config[key] = value
-    with self.assertRaisesRegex(ValueError, message):
-      train.validate_config(config)
+    config.snr.mode = 'bogus'
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    with self.assertRaisesRegex(ValueError, 'config.snr.mode must be one of'):
+      train.train_and_evaluate(config, workdir)
+    self.assertFalse(os.path.exists(workdir))
 
-  def test_main_exits_with_one_line_error(self):
-    out = subprocess.run(
-        [sys.executable, '-m', 'examples.grokking.main',
-         f'--workdir={self.create_tempdir().full_path}',
-         '--config=examples/grokking/configs/tiny.py',
-         '--config.optimizer=sgd'],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
-    self.assertNotEqual(out.returncode, 0)
-    self.assertEqual(out.stderr.strip().splitlines()[-1],
-                     'error: unknown optimizer \'sgd\'; valid: adamw, '
-                     'snr_adam, streaming_snr_adamw, grokfast, '
-                     'snr_adam_grokfast')
-    self.assertNotIn('Traceback', out.stderr)
+  def test_mesh_that_does_not_fit_writes_nothing(self):
+    config = tiny.get_config()
+    config.mesh_data = jax.device_count() + 1
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    with self.assertRaisesRegex(schema.ConfigError, 'does not fit the'):
+      train.train_and_evaluate(config, workdir)
+    self.assertFalse(os.path.exists(workdir))
 
 
 class CompareTest(parameterized.TestCase):
@@ -235,7 +229,7 @@ class CompareTest(parameterized.TestCase):
     for suite, spec in compare.SUITES.items():
       for name in spec['runs']:
         with self.subTest(suite=suite, run=name):
-          train.validate_config(compare.make_config(suite, name, seed=0))
+          config_schema.validate(compare.make_config(suite, name, seed=0))
 
 
 if __name__ == '__main__':
