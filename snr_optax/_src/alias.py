@@ -79,13 +79,13 @@ def snr_adam(
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam on the SNR-masked mean of per-example gradients.
 
-  ``placement="before"`` (the design card's default) is
+  ``placement="before"`` (the default) is
 
     ``chain(snr_mask(...), scale_by_adam(b1, b2, eps),
     add_decayed_weights(weight_decay), scale_by_learning_rate(lr))``
 
   so Adam's moments see only the masked mean :math:`q\mu`.
-  ``placement="after"`` is Algorithm 1's
+  ``placement="after"`` is the placement of the paper's Algorithm 1,
 
     ``chain(gated(scale_by_adam(b1, b2, eps), ...), add_decayed_weights(...),
     scale_by_learning_rate(lr))``
@@ -125,7 +125,7 @@ def snr_adam(
 
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
-    <https://arxiv.org/abs/2605.01172>`_, 2026.
+    <https://arxiv.org/abs/2605.01172>`_, 2026 (Algorithm 1).
     Kingma and Ba, `Adam: A Method for Stochastic Optimization
     <https://arxiv.org/abs/1412.6980>`_, 2014.
 

@@ -40,15 +40,14 @@ class GradStats(NamedTuple):
   and are kept in at least float32; ``count`` is the batch size b as an int32
   array.
 
-  The fields map onto the names of optax's experimental aggregators
-  (``optax.experimental.aggregating.get_per_element_mean_and_sum_sq_diff_grads``,
-  whose output is ``(mean_grads, {'sum_sq_diff_grads': ..., 'sample_size':
-  ...})``): ``mean`` is their ``mean_grads``, ``sum_sq_dev`` their
-  ``sum_sq_diff_grads`` and ``count`` their ``sample_size``; both merge
-  batches by Chan's formula. Their variance
-  (``track_per_element_mean_and_variance_with_ema``) is the unbiased
-  per-example variance M2 / (b - 1); :attr:`variance` here is the biased
-  M2 / b, and :attr:`loo_noise` is the variance of the *mean*, theirs
+  The fields map onto the names of optax's experimental aggregators, whose
+  ``optax.experimental.aggregating.get_per_element_mean_and_sum_sq_diff_grads``
+  returns ``(mean_grads, {'sum_sq_diff_grads': ..., 'sample_size': ...})``:
+  ``mean`` is their ``mean_grads``, ``sum_sq_dev`` their ``sum_sq_diff_grads``
+  and ``count`` their ``sample_size``; both merge batches by Chan's formula.
+  Their variance (``track_per_element_mean_and_variance_with_ema``) is the
+  unbiased per-example variance M2 / (b - 1); :attr:`variance` here is the
+  biased M2 / b, and :attr:`loo_noise` is the variance of the *mean*, theirs
   divided by b.
 
   Attributes:
@@ -269,6 +268,14 @@ def chunked_stats(stats_of_chunk: Callable[[PyTree], GradStats],
   number of examples from each device's own block, so each device works
   through its shard in chunks and nothing is moved between devices.
   """
+  # Why not optax.microbatching.microbatch (optax 0.2.8)? Its built-in
+  # accumulators (SUM, MEAN, RUNNING_MEAN, CONCAT) cannot merge variances; a
+  # custom Accumulator whose update is merge_stats would be exact and would
+  # take the same strided chunks (its reshape_batch_axis is column-major).
+  # But it refuses a batch that chunk_size does not divide, and on explicit
+  # mesh axes a chunk_size that the number of batch shards does not divide,
+  # where this takes any chunk size (the last, partial chunk merged after the
+  # scan), as value_and_grad_stats(method="microbatch") promises.
   b = jax.tree.leaves(batch)[0].shape[0]
   m = min(chunk_size, b)
   n_full, rest = divmod(b, m)

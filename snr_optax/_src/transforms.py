@@ -42,11 +42,20 @@ class GatedState(NamedTuple):
 class ScaleByStreamingSNRState(NamedTuple):
   """State of :func:`scale_by_streaming_snr`.
 
+  The fields ``count``, ``mu`` and ``nu`` keep the names of
+  ``optax.ScaleByAdamState``, so that code which finds Adam's moments by name
+  (``optax.tree_utils.tree_get(state, 'nu')``, checkpoints, sharding rules)
+  finds them here too. Hence a clash of notation: here ``nu`` is Adam's
+  second moment v, not the leave-one-out noise nu = sigma^2 / (b - 1) of the
+  masks (:attr:`snr_optax.GradStats.loo_noise`), whose streaming estimate is
+  the bias-corrected ``s``.
+
   Attributes:
     count: the number of steps taken (int32).
     mu: Adam's first moment m (``mu_dtype`` if given, else the parameters'
       dtype, at least float32; complex for complex parameters).
-    nu: Adam's second moment v (real, at least float32).
+    nu: Adam's second moment v, an EMA of |g_t|^2 (real, at least float32);
+      not the leave-one-out noise.
     s: the extra state vector, an EMA of |g_t - m_{t-1}|^2 (real, at least
       float32).
     mask_fraction: the mean of q over all coordinates at the last step.
@@ -161,8 +170,8 @@ def snr_mask(
   For each coordinate, the batch mean :math:`\mu` is kept where its signal
   beats its leave-one-out noise :math:`\nu = \sigma^2/(b-1)` and shrunk or
   zeroed where it does not; q is :func:`snr_optax.compute_mask`. Chained before
-  ``optax.scale_by_adam`` this is the design card's "before" placement: Adam's
-  moments see only ``q * mu``.
+  ``optax.scale_by_adam`` this is the "before" placement (the default of
+  :func:`snr_optax.snr_adam`): Adam's moments see only ``q * mu``.
   <per-example notes>
   Args:
     mode: ``"hard"``, ``"soft"`` or ``"snr"`` (see
@@ -224,10 +233,11 @@ def gated(
 ) -> optax.GradientTransformationExtraArgs:
   r"""Feeds the batch mean to ``inner`` and gates its output by q.
 
-  This is the "after" placement of Algorithm 1: ``inner`` (for example
-  ``optax.scale_by_adam()``) sees the ordinary mean gradient :math:`\mu`, so its
-  moments are those of plain Adam, and its output direction is multiplied by
-  the mask q computed from the same batch's per-example statistics.
+  This is the "after" placement, that of the paper's Algorithm 1: ``inner``
+  (for example ``optax.scale_by_adam()``) sees the ordinary mean gradient
+  :math:`\mu`, so its moments are those of plain Adam, and its output
+  direction is multiplied by the mask q computed from the same batch's
+  per-example statistics.
   <per-example notes>
   Args:
     inner: the transformation whose output is gated.
@@ -239,6 +249,10 @@ def gated(
   Returns:
     An ``optax.GradientTransformationExtraArgs`` whose state is
     :class:`GatedState`.
+
+  References:
+    Litman and Guo, `A Theory of Generalization in Deep Learning
+    <https://arxiv.org/abs/2605.01172>`_, 2026 (Algorithm 1).
 
   Examples:
     >>> import jax.numpy as jnp, optax
@@ -274,18 +288,20 @@ def gated(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _ema_sq_term(coef, x):
-  """``coef * |x|^2`` (``coef`` in [0, 1]) without a needless overflow.
+def _update_moment_sq(updates, moments, decay):
+  """``optax.tree.update_moment_per_elem_norm(updates, moments, decay, 2)``.
 
-  Where |x| < sqrt(max)/2 this is ``coef * (x * x)``, bit for bit optax's
-  ``update_moment_per_elem_norm``; beyond, |x|^2 would overflow although
-  ``coef * |x|^2`` may not, so it is formed as ``(coef * |x|) * |x|``.
+  The EMA of |x|^2, bit for bit optax's where |x| < sqrt(max)/2. Beyond,
+  |x|^2 would overflow although ``(1 - decay) |x|^2`` may not, so that term
+  is formed as ``((1 - decay) |x|) |x|``.
   """
-  real = jnp.finfo(x.dtype).dtype
-  sq = jnp.real(jnp.conj(x) * x) if jnp.iscomplexobj(x) else x * x
-  big = float(np.sqrt(jnp.finfo(real).max)) / 2
-  a = jnp.abs(x)
-  return jnp.where(a < big, coef * sq, (coef * a) * a).astype(real)
+  ema = optax.tree.update_moment_per_elem_norm(updates, moments, decay, 2)
+
+  def guard(x, moment, ema):
+    a = jnp.abs(x)
+    big = float(np.sqrt(jnp.finfo(a.dtype).max)) / 2
+    return jnp.where(a < big, ema, ((1 - decay) * a) * a + decay * moment)
+  return jax.tree.map(guard, updates, moments, ema)
 
 
 def scale_by_streaming_snr(
@@ -423,49 +439,56 @@ def scale_by_streaming_snr(
         updates, state.mu, what='updates',
         reference_name='the parameters the state was initialised with')
     count = optax.safe_increment(state.count)
-    t = count.astype(jnp.float32)
-    # 1 - decay^t, computed in float32 as optax.tree.bias_correction does.
-    bc1, bc2, bc3 = (1 - jnp.asarray(decay, jnp.float32) ** t
-                     for decay in (b1, b2, rho))
     in_warmup = count <= warmup_steps
+    # v and s are real: the real part of decay rates that
+    # optax.inject_hyperparams made complex for complex parameters.
+    b2_, rho_ = (jnp.real(d) if jnp.iscomplexobj(d) else d for d in (b2, rho))
+    # The gradients in the moments' precision (at least float32).
+    g = jax.tree.map(
+        lambda u, s: u.astype(jnp.promote_types(
+            stats_lib.accumulation_dtype(u.dtype), s.dtype)),
+        updates, state.s)
+    # s reads m_{t-1}, Adam's first moment before this step.
+    s = _update_moment_sq(jax.tree.map(jnp.subtract, g, state.mu), state.s,
+                          rho_)
+    # As optax.scale_by_adam: b1 * m in m's stored dtype (mu_dtype).
+    mu = optax.tree.update_moment(g, state.mu, b1, 1)
+    nu = _update_moment_sq(g, state.nu, b2_)
+    m_hat = optax.tree.bias_correction(mu, b1, count)
+    v_hat = optax.tree.bias_correction(nu, b2_, count)
+    s_hat = optax.tree.bias_correction(s, rho_, count)
+    if nesterov:
+      direction = jax.tree.map(
+          lambda m, g: b1 * m + (1 - b1) * g,
+          optax.tree.bias_correction(mu, b1, optax.safe_increment(count)),
+          optax.tree.bias_correction(g, b1, count))
+    else:
+      direction = m_hat
+    # 1 - decay^t, the factor optax.tree.bias_correction divides by.
+    bc2, bc3 = 1 - b2_ ** count, 1 - rho_ ** count
 
-    def leaf(g, m, v, s):
-      acc = jnp.promote_types(stats_lib.accumulation_dtype(g.dtype), s.dtype)
-      real = jnp.finfo(acc).dtype
-      g = g.astype(acc)
-      s = rho * s.astype(real) + _ema_sq_term(1 - rho, g - m)
-      # b1 * m in m's stored dtype (mu_dtype), as optax.scale_by_adam does.
-      m = (1 - b1) * g + b1 * m
-      v = b2 * v.astype(real) + _ema_sq_term(1 - b2, g)
-      m_hat = m / bc1.astype(real)
-      if nesterov:
-        bc1_next = 1 - jnp.asarray(b1, jnp.float32) ** (t + 1)
-        direction = (b1 * (m / bc1_next.astype(real))
-                     + (1 - b1) * (g / bc1.astype(real)))
-      else:
-        direction = m_hat
+    def guard(m_hat, v, v_hat, s, s_hat):
       # v_hat and s_hat can exceed the float range where v and s do not
       # (early steps, gradients near sqrt(max)); there sqrt(v_hat) is formed
       # as sqrt(v) / sqrt(1 - b2^t), and the mask, which depends only on
       # nu / mu^2, reads (m_hat sqrt(1 - rho^t), s) instead of (m_hat, s_hat).
-      v_hat = v / bc2.astype(real)
+      real = v.dtype
       denominator = jnp.where(
           jnp.isfinite(v_hat) | ~jnp.isfinite(v),
           jnp.sqrt(v_hat + eps_root),
           jnp.sqrt(v) / jnp.sqrt(bc2).astype(real)) + eps
-      s_hat = s / bc3.astype(real)
       over = jnp.isfinite(s) & ~jnp.isfinite(s_hat)
       if reduction == 'tensor':
         over = jnp.any(over)
       mask_mu = jnp.where(over, m_hat * jnp.sqrt(bc3).astype(real), m_hat)
       mask_nu = jnp.where(over, s, s_hat)
-      return m, v, s, mask_mu, mask_nu, direction / denominator
+      return mask_mu, mask_nu, denominator
 
-    new = jax.tree.map(leaf, updates, state.mu, state.nu, state.s)
-    is_out = lambda x: isinstance(x, tuple) and len(x) == 6
-    mu, nu, s, mask_mu, mask_nu, direction = (
-        jax.tree.map(lambda x, k=k: x[k], new, is_leaf=is_out)
-        for k in range(6))
+    guarded = jax.tree.map(guard, m_hat, nu, v_hat, s, s_hat)
+    is_out = lambda x: isinstance(x, tuple) and len(x) == 3
+    mask_mu, mask_nu, denominator = (
+        jax.tree.map(lambda x, k=k: x[k], guarded, is_leaf=is_out)
+        for k in range(3))
     q = masks.compute_mask(mask_mu, mask_nu, mode=mode, alpha=alpha,
                            softness=softness, reduction=reduction)
     # Warm-up holds q at 1, but a non-finite statistic still shows (NaN).
@@ -473,6 +496,7 @@ def scale_by_streaming_snr(
         lambda qi: jnp.where(in_warmup & jnp.isfinite(qi), 1, qi).astype(
             qi.dtype), q)
     # (A complex mu_dtype with real gradients: the imaginary part is 0.)
+    direction = jax.tree.map(jnp.divide, direction, denominator)
     direction = jax.tree.map(
         lambda qi, d, u: qi * (d if jnp.iscomplexobj(u) else jnp.real(d)),
         q, direction, updates)
