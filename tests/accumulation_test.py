@@ -116,10 +116,11 @@ class AccumulateStatsTest(parameterized.TestCase):
     np.testing.assert_allclose(updates[-1]['w'], expected[0]['w'], rtol=1e-5,
                                atol=1e-7)
 
-  def test_issue_least_squares_sign(self):
-    # The case of issue 13: 3 parameters, 4 micro-batches of 8. At the
-    # least-squares solution the gradients are noise; with this seed the
-    # first coordinate of the whole batch's mean gradient and of the last
+  def test_least_squares_sign(self):
+    # Where optax.MultiSteps went wrong (the update followed the last
+    # micro-batch's statistics alone): 3 parameters, 4 micro-batches of 8.
+    # At the least-squares solution the gradients are noise; with this seed
+    # the first coordinate of the whole batch's mean gradient and of the last
     # micro-batch's have opposite signs, and both beat their LOO noise.
     rng = np.random.default_rng(89)
     w_true = np.array([1.0, -2.0, 0.5], np.float32)

@@ -301,8 +301,9 @@ class Float64Test(absltest.TestCase):
 class ComplexParametersTest(absltest.TestCase):
 
   def test_sum_sq_dev_is_real_or_refused(self):
-    # SPEC 6: complex parameters "handled as optax does (|g|^2) or refused
-    # clearly". M2 comes back complex, sum_i (g_i - mu)^2 unconjugated.
+    # Complex parameters are handled as optax does (|g|^2) or refused
+    # clearly: M2 is sum_i |g_i - mu|^2, real, never the unconjugated
+    # sum_i (g_i - mu)^2, which is complex.
     w = jnp.asarray([1 + 1j, 2 - 1j, 0.5j], jnp.complex64)
     x = zoo.normal(18, (4, 3))
 

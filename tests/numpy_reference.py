@@ -1,10 +1,11 @@
 # Copyright 2026 The snr_optax Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""An independent float64 NumPy reference of the SPEC's mathematics.
+"""An independent float64 NumPy reference of the library's mathematics.
 
-Written from the formulas in SPEC section 2, sharing no code with the
-library, so that tests compare two implementations rather than one with
-itself.
+Written from the formulas of the README's "Conventions" (the mean, the
+two-pass M2, nu = M2 / (b (b - 1)), the three masks and their per-tensor
+form, the streaming form), sharing no code with the library, so that tests
+compare two implementations rather than one with itself.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def loo_noise(sum_sq_dev, b):
 
 
 def mask(mu, nu, mode='hard', alpha=1.0, softness=1.0, reduction='element'):
-  """q by the table of SPEC section 2, elementwise or per tensor."""
+  """q of the README's table (hard, soft, snr), elementwise or per tensor."""
   mu = np.asarray(mu, np.float64)
   nu = np.asarray(nu, np.float64)
   if reduction == 'tensor':
@@ -86,7 +87,12 @@ def snr_adam_updates(per_example_steps, params_steps, lr, *, placement,
 def streaming_updates(grad_steps, lr, *, b1=0.9, b2=0.999, eps=1e-8,
                       rho=0.99, weight_decay=0.0, warmup_steps=0,
                       params_steps=None, **mask_kwargs):
-  """Updates of streaming SNR-AdamW (SPEC section 2) over several steps."""
+  """Updates of streaming SNR-AdamW over several steps.
+
+  s_t = rho s_{t-1} + (1 - rho)(g_t - m_{t-1})^2 beside Adam's m and v;
+  q = mask(m_hat, s_hat); update -lr (q m_hat / (sqrt(v_hat) + eps) +
+  weight_decay p).
+  """
   shape = np.shape(grad_steps[0])
   m, v, s = np.zeros(shape), np.zeros(shape), np.zeros(shape)
   out = []

@@ -44,8 +44,9 @@ Adapted, with what changed:
 
 Not applicable, and why:
 
-* ``snr_adam`` and ``test_explicit_dtype``: its signature (SPEC section 3)
-  has no ``mu_dtype``; Adam's moments are float32 for float16/bfloat16
+* ``snr_adam`` and ``test_explicit_dtype``: its signature (that of
+  ``optax.adam`` less ``eps_root``, ``mu_dtype`` and ``nesterov``) has no
+  ``mu_dtype``; Adam's moments are float32 for float16/bfloat16
   parameters.
 * ``snr_adam`` inside ``optax.MultiSteps`` (``test_gradient_accumulation``):
   generic accumulation averages means and loses the per-example statistics;
@@ -515,7 +516,7 @@ class StreamingIsAdamWTest(parameterized.TestCase):
 class ComplexTest(parameterized.TestCase):
   """Complex numbers are handled as optax does: |.|^2."""
 
-  def test_stats_of_the_issue_example(self):
+  def test_stats_of_a_small_example(self):
     stats = so.stats_from_per_example(jnp.array([[1 + 1j, 1], [1 - 1j, 3]]))
     np.testing.assert_allclose(stats.mean, [1, 2])
     np.testing.assert_allclose(stats.sum_sq_dev, [2, 2])

@@ -270,7 +270,12 @@ def _assert_trees_finite_equal(test, a, b):
 
 
 class NonFiniteStatisticsTest(parameterized.TestCase):
-  """SPEC section 6: non-finite statistics never reach params or state."""
+  """Non-finite statistics never reach the parameters or the state.
+
+  Finite per-example gradients whose M2 exceeds the float range give an inf
+  M2, a NaN mask and a NaN update (never a finite-looking one), which
+  so.apply_if_finite skips.
+  """
 
   def _huge_batch(self):
     # Finite per-example gradients whose M2 (1.8e39) exceeds float32.
@@ -298,7 +303,7 @@ class NonFiniteStatisticsTest(parameterized.TestCase):
     self.assertTrue(np.isnan(u['w'][0, 0]))
 
   def test_optax_apply_if_finite_misses_them_in_the_grad_stats_form(self):
-    """The issue's case: optax's wrapper sees the (finite) mean only."""
+    """optax.apply_if_finite sees the (finite) mean only, not the M2."""
     opt = optax.apply_if_finite(so.snr_adam(0.1), 3)
     params = _params()
     updates, kwargs = _in_form('grad_stats', self._huge_batch())

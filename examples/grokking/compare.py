@@ -98,7 +98,7 @@ SUITES: dict[str, dict[str, Any]] = {
                           'snr.mode': 'snr'},
         },
     },
-    # The sweep of the issue, on the quick task (a CPU can afford 3 seeds of
+    # The study's full sweep, on the quick task (a CPU can afford 3 seeds of
     # every variant there, not in the paper's setting): baselines (Power et
     # al.'s AdamW, a weight-decay sweep, Grokfast's no-decay Adam baseline,
     # a higher learning rate) and SNR variants (placements, masks, alpha,
