@@ -15,10 +15,10 @@ out-of-range tokens, cancellation, extreme scales, bfloat16, dropout keys,
 non-mean reductions, misleading plans), a zoo of small models crossed with
 every method, and seeded random models.
 
-A ValueError ("refused") is accepted from ``method="fast"`` only: the spec
-lets the fast path refuse what it cannot do exactly, while ``"auto"`` must
-then fall back to an exact method, and ``"vmap"`` / ``"microbatch"`` are
-exact by construction.
+A ValueError ("refused") is accepted from ``method="fast"`` only: the
+library's contract (README, "exact or refused") lets the fast path refuse
+what it cannot do exactly, while ``"auto"`` must then fall back to an exact
+method, and ``"vmap"`` / ``"microbatch"`` are exact by construction.
 """
 
 import itertools
