@@ -225,15 +225,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         'step': np.asarray(step, np.int64),
         'train_seconds': np.asarray(train_seconds, np.float64)})
 
-  # Compile before the clock starts: the seconds logged are training steps.
-  first = batch_indices(config.seed, 0, len(split.train_y), config.batch_size)
-  train_step = train_step.lower(params, opt_state, put_batch(
-      (train[0][first], train[1][first]))).compile()
   window_start, window_steps = train_seconds, 0
-  bar = progress_lib.Progress(config.num_steps, initial=step,
-                              enabled=None if chief else False,
-                              desc=f'{config.optimizer} seed {config.seed}')
   try:
+    # Compile before the clock starts: the seconds logged are training
+    # steps.
+    first = batch_indices(config.seed, 0, len(split.train_y),
+                          config.batch_size)
+    train_step = train_step.lower(params, opt_state, put_batch(
+        (train[0][first], train[1][first]))).compile()
+    bar = progress_lib.Progress(config.num_steps, initial=step,
+                                enabled=None if chief else False,
+                                desc=f'{config.optimizer} seed {config.seed}')
     with interrupt.StopOnInterrupt() as stop, bar:
       while step < config.num_steps:
         if stop.requested:

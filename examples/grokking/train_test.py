@@ -4,15 +4,22 @@
 
 import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
+import threading
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
 from flax import nnx
 import jax
 import numpy as np
+import snr_optax as so
 
+from examples.common import cli
 from examples.common import interrupt
 from examples.common import schema
 from examples.grokking import compare
@@ -24,6 +31,24 @@ from examples.grokking.configs import tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+TINY = 'examples/grokking/configs/tiny.py'
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def main_command(*args):
+  return [sys.executable, '-m', 'examples.grokking.main', *args]
+
+
+def run_main(*args, timeout=300):
+  # JAX_PLATFORMS: no probing for accelerators, whose log lines would join
+  # the one line of an error on stderr.
+  return subprocess.run(main_command(*args), cwd=REPO, capture_output=True,
+                        text=True, timeout=timeout, check=False,
+                        env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
 
 
 class DataTest(parameterized.TestCase):
@@ -118,9 +143,10 @@ class TrainTest(parameterized.TestCase):
     train.train_and_evaluate(config, parts)
     config.num_steps = 20
     train.train_and_evaluate(config, parts)     # resumes from step 10
-    read = lambda d: [json.loads(l) for l in open(os.path.join(
-        d, 'metrics.jsonl'))]
-    a, b = read(whole), read(parts)
+    self.assert_same_metrics(whole, parts)
+
+  def assert_same_metrics(self, workdir_a, workdir_b):
+    a, b = read_metrics(workdir_a), read_metrics(workdir_b)
     self.assertEqual([r['step'] for r in a], [r['step'] for r in b])
     for ra, rb in zip(a, b):
       for key in ('train_loss', 'val_loss', 'val_accuracy', 'mask_fraction'):
@@ -135,9 +161,61 @@ class TrainTest(parameterized.TestCase):
       f.write(json.dumps({'step': 15, 'val_accuracy': 0.0}) + '\n')
     config.num_steps = 20
     train.train_and_evaluate(config, workdir)
-    steps = [json.loads(l)['step'] for l in open(os.path.join(
-        workdir, 'metrics.jsonl'))]
+    steps = [r['step'] for r in read_metrics(workdir)]
     self.assertEqual(steps, [5, 10, 15, 20])
+
+  @parameterized.named_parameters(
+      # Ctrl-C in the middle of a step (a second Ctrl-C, or a raise from a
+      # hook): the state of the last finished step is saved.
+      ('keyboard_interrupt', 'raise'),
+      # The first Ctrl-C: the step runs to its end, then the loop stops.
+      ('sigint', 'signal'))
+  def test_interrupt_saves_and_resumes_exactly(self, how):
+    config = tiny.get_config()
+    config.optimizer = 'snr_adam'
+    config.checkpoint_every = 1000     # interrupted before any checkpoint
+    whole = self.create_tempdir().full_path
+    train.train_and_evaluate(config, whole)
+    original = train.batch_indices
+
+    def interrupting(seed, step, *args):
+      if step == 7:
+        if how == 'raise':
+          raise KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)
+      return original(seed, step, *args)
+
+    parts = self.create_tempdir().full_path
+    with mock.patch.object(train, 'batch_indices', interrupting):
+      with self.assertRaises(interrupt.TrainingInterrupted) as e:
+        train.train_and_evaluate(config, parts)
+    # Off the main thread no handler defers the signal: it raises at once.
+    deferred = (how == 'signal' and threading.current_thread()
+                is threading.main_thread())
+    step = 8 if deferred else 7
+    self.assertEqual(e.exception.step, step)
+    self.assertEqual(e.exception.checkpoint_dir,
+                     os.path.join(parts, 'checkpoints'))
+    self.assertEqual(os.listdir(os.path.join(parts, 'checkpoints')),
+                     [str(step)])
+    self.assertEqual([r['step'] for r in read_metrics(parts)], [5])
+    result = train.train_and_evaluate(config, parts)   # resumes
+    self.assertEqual(result['final_step'], 20)
+    self.assert_same_metrics(whole, parts)
+
+  def test_interrupt_at_the_start_saves_nothing(self):
+    config = tiny.get_config()
+    workdir = self.create_tempdir().full_path
+
+    def interrupting(*args):
+      raise KeyboardInterrupt
+
+    with mock.patch.object(train, 'batch_indices', interrupting):
+      with self.assertRaises(interrupt.TrainingInterrupted) as e:
+        train.train_and_evaluate(config, workdir)
+    self.assertEqual((e.exception.step, e.exception.checkpoint_dir),
+                     (0, None))
+    self.assertEmpty(os.listdir(os.path.join(workdir, 'checkpoints')))
 
   def test_sharded_run_equals_single_device(self):
     # Under pytest this is a mesh of 8 host CPU devices (conftest.py).
@@ -178,6 +256,210 @@ class TrainTest(parameterized.TestCase):
     self.assertFalse(os.path.exists(workdir))
 
 
+class SchemaTest(parameterized.TestCase):
+
+  def test_every_config_file_is_valid(self):
+    configs = os.path.join(REPO, 'examples', 'grokking', 'configs')
+    names = sorted(n[:-3] for n in os.listdir(configs)
+                   if n.endswith('.py') and n != '__init__.py')
+    self.assertContainsSubset(['default', 'tiny', 'snr_adam'], names)
+    for name in names:
+      with self.subTest(name):
+        module = __import__(f'examples.grokking.configs.{name}',
+                            fromlist=['get_config'])
+        config_schema.validate(module.get_config())
+
+  @parameterized.parameters(
+      ('optimizer', 'sgd', "config.optimizer must be one of 'adamw'"),
+      ('train_fraction', 1.0, r'config.train_fraction must be a number in '
+       r'\(0, 1\); got 1.0'),
+      ('batch_size', 1, 'config.batch_size must be an integer >= 2; got 1'),
+      ('batch_size', 61, 'config.batch_size 61 exceeds the 60 training'),
+      ('learning_rate', -1e-3, 'config.learning_rate must be a number > 0'),
+      ('heads', 3, 'config.width 16 is not divisible by config.heads 3'),
+      ('p', 12, 'config.p must be an integer >= 3, a prime; got 12'))
+  def test_bad_config(self, key, value, message):
+    config = tiny.get_config()
+    config[key] = value
+    with self.assertRaisesRegex(ValueError, message):
+      config_schema.validate(config)
+
+  def test_choices_are_what_snr_optax_accepts(self):
+    # The schema lists the library's choices for --help; the library is
+    # the authority. Every listed value is accepted, and nothing else.
+    for mode in config_schema.SNR_MODES:
+      so.snr_mask(mode=mode)
+    for reduction in config_schema.SNR_REDUCTIONS:
+      so.snr_mask(reduction=reduction)
+    for placement in config_schema.SNR_PLACEMENTS:
+      so.snr_adam(1e-3, placement=placement)
+    loss = lambda params, batch: 0.0
+    for method in config_schema.SNR_METHODS:
+      so.value_and_grad_stats(loss, method=method, microbatch_size=2)
+    with self.assertRaisesRegex(ValueError, "'hard', 'soft', 'snr'"):
+      so.snr_mask(mode='bogus')
+    with self.assertRaisesRegex(ValueError, "'element', 'tensor'"):
+      so.snr_mask(reduction='bogus')
+    with self.assertRaisesRegex(ValueError, "'before', 'after'"):
+      so.snr_adam(1e-3, placement='bogus')
+    with self.assertRaisesRegex(ValueError,
+                                "'auto', 'fast', 'vmap', 'microbatch'"):
+      so.value_and_grad_stats(loss, method='bogus')
+    # And train.py builds every optimizer it lists.
+    for optimizer in config_schema.OPTIMIZERS:
+      config = tiny.get_config()
+      config.optimizer = optimizer
+      train.make_optimizer(config)
+
+
+class MainTest(parameterized.TestCase):
+  """The binary: bad input ends in one line, nothing written; --help."""
+
+  @parameterized.named_parameters(
+      ('missing_config_file', ['--config=examples/grokking/configs/nope.py'],
+       "error: --config: cannot read the config file ([Errno 2] No such file "
+       "or directory: 'examples/grokking/configs/nope.py'); for example "
+       '--config=examples/grokking/configs/default.py'),
+      ('missing_config_file_with_override',
+       ['--config=nope.py', '--config.seed=1'],
+       'error: --config: cannot read the config file'),
+      ('unknown_mode', ['--config.snr.mode=bogus'],
+       "error: config.snr.mode must be one of 'hard', 'soft', 'snr'; "
+       "got 'bogus'"),
+      ('unknown_optimizer', ['--config.optimizer=sgd'],
+       "error: config.optimizer must be one of 'adamw', 'snr_adam', "
+       "'streaming_snr_adamw', 'grokfast', 'snr_adam_grokfast'; got 'sgd'"),
+      ('unknown_placement', ['--config.snr.placement=middle'],
+       "error: config.snr.placement must be one of 'before', 'after'; "
+       "got 'middle'"),
+      ('misspelt_field', ['--config.lerning_rate=0.1'],
+       "error: --config.lerning_rate: the config has no field "
+       "'lerning_rate'; did you mean 'learning_rate'? (--help lists the "
+       'fields)'),
+      ('misspelt_nested_field', ['--config.snr.mdoe=soft'],
+       "error: --config.snr.mdoe: the config has no field 'snr.mdoe'; did "
+       "you mean 'snr.mode'?"),
+      ('misspelt_group', ['--config.snrr.mode=soft'],
+       "error: --config.snrr.mode: the config has no field 'snrr.mode'; did "
+       "you mean 'snr.mode'?"),
+      ('negative_learning_rate', ['--config.learning_rate=-0.1'],
+       'error: config.learning_rate must be a number > 0; got -0.1'),
+      ('not_a_number', ['--config.learning_rate=abc'],
+       "error: flag --config.learning_rate=abc: could not convert string to "
+       "float: 'abc'; config.learning_rate must be a number > 0"),
+      ('batch_of_one', ['--config.batch_size=1'],
+       'error: config.batch_size must be an integer >= 2; got 1'),
+      ('batch_larger_than_the_split', ['--config.batch_size=1000'],
+       'error: config.batch_size 1000 exceeds the 60 training equations'),
+      ('not_a_prime', ['--config.p=12'],
+       'error: config.p must be an integer >= 3, a prime; got 12'),
+      ('unknown_flag', ['--lerning_rate=0.1'],
+       "error: Unknown command line flag 'lerning_rate'"),
+      ('positional_argument', ['extra'],
+       "error: unexpected argument 'extra'"),
+      # Found by train.py, which imports JAX; still before any write.
+      ('mesh_larger_than_the_devices', ['--config.mesh_data=3'],
+       'error: config.mesh_data=3 x config.mesh_fsdp=1 does not fit the'),
+  )
+  def test_bad_input_is_one_line_and_writes_nothing(self, args, message):
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    out = run_main(f'--workdir={workdir}', f'--config={TINY}', *args)
+    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
+    self.assertStartsWith(out.stderr.strip(), message)
+    self.assertEqual(out.stdout, '')
+    self.assertFalse(os.path.exists(workdir))
+
+  def test_missing_workdir(self):
+    out = run_main(f'--config={TINY}')
+    self.assertEqual(out.returncode, cli.EXIT_USAGE)
+    self.assertEqual(out.stderr.strip(),
+                     "error: --workdir is required: the directory for this "
+                     "run's metrics and checkpoints (see --help)")
+
+  def test_workdir_is_a_file(self):
+    path = self.create_tempfile(content='keep').full_path
+    out = run_main(f'--workdir={path}', f'--config={TINY}')
+    self.assertEqual(out.returncode, cli.EXIT_USAGE)
+    self.assertEqual(out.stderr.strip(),
+                     f'error: --workdir={path} is a file, not a directory; '
+                     'give a directory (created if missing; a run in it is '
+                     'resumed)')
+    with open(path) as f:
+      self.assertEqual(f.read(), 'keep')
+
+  def test_config_file_that_fails_to_load(self):
+    path = self.create_tempfile('broken.py', content='def get_config(:\n'
+                                ).full_path
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    out = run_main(f'--workdir={workdir}', f'--config={path}')
+    self.assertEqual(out.returncode, cli.EXIT_USAGE)
+    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
+    self.assertStartsWith(out.stderr, 'error: --config: the config file '
+                          f'failed to load: {path}:1: SyntaxError')
+    self.assertFalse(os.path.exists(workdir))
+
+  def test_config_file_that_lacks_a_field(self):
+    path = self.create_tempfile('old.py', content=(
+        'from examples.grokking.configs import tiny\n'
+        'def get_config():\n'
+        '  config = tiny.get_config()\n'
+        '  del config.snr.microbatch_size\n'
+        '  return config\n')).full_path
+    out = run_main('--workdir=/nonexistent/run', f'--config={path}')
+    self.assertEqual(out.returncode, cli.EXIT_USAGE)
+    self.assertStartsWith(out.stderr, "error: the config has no field "
+                          "'snr.microbatch_size'")
+
+  def test_help_lists_fields_defaults_optimizers_and_required_workdir(self):
+    out = run_main('--help')
+    self.assertIn('--workdir: (required)', out.stdout)
+    self.assertIn('--config.<field>=<value>', out.stdout)
+    help_text = ' '.join(out.stdout.split())   # absl wraps long lines
+    self.assertIn("--config.optimizer=adamw: the optimizer; one of "
+                  + ', '.join(repr(o) for o in config_schema.OPTIMIZERS),
+                  help_text)
+    defaults = schema.flatten(default.get_config())
+    for name in config_schema.FIELDS:
+      self.assertIn(f'--config.{name}={defaults[name]}:', help_text)
+    self.assertIn('--[no]distributed', out.stdout)
+
+  def test_ctrl_c_saves_and_prints_the_command_that_resumes(self):
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    args = [f'--workdir={workdir}', f'--config={TINY}',
+            '--config.num_steps=1000000', '--config.eval_every=10',
+            '--config.checkpoint_every=1000000']
+    proc = subprocess.Popen(main_command(*args), cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+    try:
+      for line in proc.stderr:      # training has begun at the first eval
+        if '| train acc' in line:
+          break
+      proc.send_signal(signal.SIGINT)
+      _, stderr = proc.communicate(timeout=120)
+    finally:
+      proc.kill()
+    self.assertEqual(proc.returncode, cli.EXIT_INTERRUPTED, stderr)
+    last = stderr.strip().splitlines()[-1]
+    self.assertNotIn('Traceback', stderr)
+    match = re.fullmatch(r'interrupted at step (\d+), saved a checkpoint in '
+                         r'(\S+); resume with: (.+)', last)
+    self.assertIsNotNone(match, last)
+    step, directory, command = match.groups()
+    self.assertEqual(directory, os.path.join(workdir, 'checkpoints'))
+    self.assertEqual(os.listdir(directory), [step])
+    argv = shlex.split(command)
+    self.assertIn(argv[0], ('python', sys.executable))
+    self.assertEqual(argv[1:], ['-m', 'examples.grokking.main', *args])
+    # That command resumes from the checkpoint (here with a nearer end).
+    out = run_main(*argv[3:], f'--config.num_steps={int(step) + 3}')
+    self.assertEqual(out.returncode, 0, out.stderr)
+    self.assertIn(f'from step {step}', out.stderr)
+    with open(os.path.join(workdir, 'result.json')) as f:
+      self.assertEqual(json.load(f)['final_step'], int(step) + 3)
+
+
 class CompareTest(parameterized.TestCase):
 
   def test_tiny_suite_writes_results(self):
@@ -195,8 +477,10 @@ class CompareTest(parameterized.TestCase):
       self.assertEqual(set(row['milestones']), {'0.5', '0.9'})
       for milestone in row['milestones'].values():
         self.assertLen(milestone['steps'], 2)
+    self.assertEqual(on_disk['target_val_accuracy'], 0.95)
     table = open(os.path.join(workdir, 'results.md')).read()
     self.assertIn('| adamw |', table)
+    self.assertIn('| run | reached 95% | steps to 95% (per seed) |', table)
     self.assertTrue(os.path.exists(os.path.join(workdir,
                                                 'val_accuracy.png')))
     # Finished runs are skipped: a second call trains nothing.
@@ -224,6 +508,36 @@ class CompareTest(parameterized.TestCase):
     self.assertEqual(compare.first_step_at(rows, 0.5), 10)
     self.assertEqual(compare.first_step_at(rows, 0.95), 20)
     self.assertIsNone(compare.first_step_at(rows, 0.99))
+
+  def test_table_follows_the_target(self):
+    self.assertIn('reached 90% | steps to 90%',
+                  compare.markdown_table({}, 'adamw', 0.9))
+
+  def test_program_says_where_it_wrote(self):
+    workdir = self.create_tempdir().full_path
+    out = subprocess.run(
+        [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
+         '--seeds=0', '--table_only', f'--workdir={workdir}'],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(out.returncode, 0, out.stderr)
+    self.assertIn(f'wrote {os.path.join(workdir, "results.md")}, '
+                  f'{os.path.join(workdir, "results.json")}', out.stdout)
+
+  def test_program_bad_flags_in_one_line(self):
+    for args, message in (
+        (['--seeds=a'], 'error: --seeds=a: give integers'),
+        (['--only=nope', '--suite=tiny'], "error: --only: no run 'nope'"),
+        ([], 'error: --workdir is required')):
+      with self.subTest(args=args):
+        out = subprocess.run(
+            [sys.executable, '-m', 'examples.grokking.compare',
+             *args] + ([] if not args else
+                       [f'--workdir={self.create_tempdir().full_path}']),
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+            check=False)
+        self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+        self.assertStartsWith(out.stderr, message)
 
   def test_every_suite_is_a_valid_config(self):
     for suite, spec in compare.SUITES.items():
