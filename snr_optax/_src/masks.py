@@ -163,6 +163,11 @@ def compute_mask(
     mean, noise = stats_or_mean, loo_noise
     validation.check_same_structure(noise, mean, what='loo_noise',
                                     reference_name='the means')
+  # optax.inject_hyperparams casts hyperparameters to complex parameters'
+  # dtype; the thresholds are real (check_mask_args refused an imaginary
+  # part where it could see one).
+  alpha, softness = (jnp.real(v) if jnp.iscomplexobj(v) else v
+                     for v in (alpha, softness))
   leaf_mask = _element_mask if reduction == 'element' else _tensor_mask
   return jax.tree.map(
       lambda m, n: leaf_mask(m, n, mode, alpha, softness), mean, noise)
