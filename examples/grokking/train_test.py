@@ -2,13 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fast tests of the grokking example: data, model, optimizers, resume."""
 
+import atexit
+import functools
 import json
 import os
 import re
 import shlex
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from unittest import mock
 
@@ -37,6 +41,18 @@ TINY = 'examples/grokking/configs/tiny.py'
 def read_metrics(workdir):
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     return [json.loads(line) for line in f]
+
+
+@functools.cache
+def reference_run() -> str:
+  """The workdir of an uninterrupted tiny snr_adam run: the resume tests'
+  reference, trained once per test process."""
+  workdir = tempfile.mkdtemp()
+  atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+  config = tiny.get_config()
+  config.optimizer = 'snr_adam'
+  train.train_and_evaluate(config, workdir)
+  return workdir
 
 
 def main_command(*args):
@@ -136,14 +152,12 @@ class TrainTest(parameterized.TestCase):
   def test_resume_is_exact(self):
     config = tiny.get_config()
     config.optimizer = 'snr_adam'
-    whole = self.create_tempdir().full_path
-    train.train_and_evaluate(config, whole)
     parts = self.create_tempdir().full_path
     config.num_steps = 10
     train.train_and_evaluate(config, parts)
     config.num_steps = 20
     train.train_and_evaluate(config, parts)     # resumes from step 10
-    self.assert_same_metrics(whole, parts)
+    self.assert_same_metrics(reference_run(), parts)
 
   def assert_same_metrics(self, workdir_a, workdir_b):
     a, b = read_metrics(workdir_a), read_metrics(workdir_b)
@@ -174,8 +188,6 @@ class TrainTest(parameterized.TestCase):
     config = tiny.get_config()
     config.optimizer = 'snr_adam'
     config.checkpoint_every = 1000     # interrupted before any checkpoint
-    whole = self.create_tempdir().full_path
-    train.train_and_evaluate(config, whole)
     original = train.batch_indices
 
     def interrupting(seed, step, *args):
@@ -201,7 +213,7 @@ class TrainTest(parameterized.TestCase):
     self.assertEqual([r['step'] for r in read_metrics(parts)], [5])
     result = train.train_and_evaluate(config, parts)   # resumes
     self.assertEqual(result['final_step'], 20)
-    self.assert_same_metrics(whole, parts)
+    self.assert_same_metrics(reference_run(), parts)
 
   def test_interrupt_at_the_start_saves_nothing(self):
     config = tiny.get_config()
