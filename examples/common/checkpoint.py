@@ -4,13 +4,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import contextlib
+import json
 import os
 from typing import Any
 
 from absl import logging
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
+
+from examples.common import schema
 
 
 @contextlib.contextmanager
@@ -53,3 +58,40 @@ class Checkpointer:
   def close(self) -> None:
     with _quiet():
       self._manager.close()
+
+
+def check_same_run(workdir: str, config: ml_collections.ConfigDict,
+                   may_change: Iterable[str] = ()) -> None:
+  """Refuses to resume a run that was started with another config.
+
+  A work directory with checkpoints and a ``config.json`` holds a run; the
+  same command resumes it. A config that differs in a field outside
+  ``may_change`` (a budget, an evaluation period) would either fail to
+  restore (another model shape, with a page of orbax errors) or silently
+  continue another experiment (another learning rate). Fields that only
+  one of the two configs has (added to the example since) are not
+  compared.
+
+  Raises:
+    schema.ConfigError: one line naming the first field that differs.
+  """
+  path = os.path.join(workdir, 'config.json')
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if not (os.path.isfile(path) and os.path.isdir(checkpoints)
+          and os.listdir(checkpoints)):
+    return
+  with open(path) as f:
+    before = schema.flatten(json.load(f))
+  # Through JSON, as config.json was written: tuples become lists.
+  now = schema.flatten(json.loads(config.to_json()))
+  may_change = set(may_change)
+  changed = [name for name in now if name in before
+             and name not in may_change and before[name] != now[name]]
+  if changed:
+    name = changed[0]
+    more = f' and {len(changed) - 1} more' if len(changed) > 1 else ''
+    raise schema.ConfigError(
+        f'{workdir} holds a run started with another config '
+        f'(config.{name}: {before[name]!r} there, {now[name]!r} here{more}); '
+        f'resume it with the config it was started with ({path}) or give a '
+        'new --workdir')

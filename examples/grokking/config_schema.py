@@ -112,6 +112,12 @@ def _batch_fits_the_split(config):
 
 CHECKS = (_heads_divide_width, _batch_fits_the_split)
 
+# What a resumed run may change: its budget, what it logs and saves, when it
+# stops, and how it is laid out on devices. Anything else is another run.
+MAY_CHANGE_ON_RESUME = ('num_steps', 'eval_every', 'checkpoint_every',
+                        'target_val_accuracy', 'stop_at_target',
+                        'steps_after_target', 'mesh_data', 'mesh_fsdp')
+
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ``schema.ConfigError`` (a ValueError) for a bad configuration."""

@@ -167,11 +167,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   this again with the same config and workdir resumes exactly.
 
   Raises:
-    schema.ConfigError: for a config the schema refuses or whose mesh does
-      not fit the devices, before anything is written.
+    schema.ConfigError: for a config the schema refuses, whose mesh does
+      not fit the devices, or that differs from the one of the run in
+      ``workdir``; before anything is written.
     interrupt.TrainingInterrupted: on Ctrl-C, once the state is saved.
   """
   config_schema.validate(config)
+  checkpoint_lib.check_same_run(workdir, config,
+                                config_schema.MAY_CHANGE_ON_RESUME)
   mesh = make_mesh(config)
   # On several hosts every process trains; the first one writes the files.
   chief = jax.process_index() == 0

@@ -229,6 +229,21 @@ class TrainTest(parameterized.TestCase):
                      (0, None))
     self.assertEmpty(os.listdir(os.path.join(workdir, 'checkpoints')))
 
+  def test_resume_with_another_config_is_refused(self):
+    config = tiny.get_config()
+    config.num_steps = 5
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, 'config.json')) as f:
+      before = f.read()
+    config.width = 32
+    with self.assertRaisesRegex(
+        schema.ConfigError, r'holds a run started with another config '
+        r'\(config.width: 16 there, 32 here\)'):
+      train.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(f.read(), before)
+
   def test_sharded_run_equals_single_device(self):
     # Under pytest this is a mesh of 8 host CPU devices (conftest.py).
     config = tiny.get_config()
