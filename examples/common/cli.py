@@ -201,6 +201,8 @@ def make_flags_parser(fields: Mapping[str, schema.Field] | None = None,
 
   def _config_unreadable(e: OSError) -> NoReturn:
     reason = [line for line in str(e).splitlines() if line.strip()][-1]
+    # Only the cause, not ml_collections' words around it.
+    reason = reason.split('earlier failure to load: ')[-1]
     hint = f'; for example --{config_flag}={example_config}' if (
         example_config) else ''
     _exit(f'error: --{config_flag}: cannot read the config file '

@@ -7,8 +7,11 @@ unfinished one resumes from its last checkpoint, so a long sweep can run in
 the background and be restarted at will. Writes ``results.json``,
 ``results.md`` (the table) and ``val_accuracy.png`` into ``--workdir``.
 
-  python -m examples.grokking.compare --suite=paper --seeds=0,1,2 \
+  python -m examples.grokking.compare --suite=paper --seeds=0,1,2 \\
       --workdir=runs/paper
+
+Ctrl-C saves the running run's checkpoint and prints the command that goes
+on with the suite.
 """
 
 from __future__ import annotations

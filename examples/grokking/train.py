@@ -35,7 +35,6 @@ from examples.common import schema
 from examples.grokking import config_schema
 from examples.grokking import data as data_lib
 from examples.grokking import models
-from examples.grokking.config_schema import OPTIMIZERS, PER_EXAMPLE  # pylint: disable=g-importing-member,unused-import
 
 
 def learning_rate_schedule(config) -> optax.Schedule:
@@ -114,7 +113,7 @@ def make_mesh(config) -> jax.sharding.Mesh | None:
 
 def make_train_step(config, loss_fn, optimizer, out_shardings=None):
   """One jitted step: gradient or per-example statistics, update, apply."""
-  if config.optimizer in PER_EXAMPLE:
+  if config.optimizer in config_schema.PER_EXAMPLE:
     grads_fn = so.value_and_grad_stats(
         loss_fn, has_aux=True, method=config.snr.method,
         microbatch_size=(config.snr.microbatch_size

@@ -131,8 +131,8 @@ class ModelTest(absltest.TestCase):
 class TrainTest(parameterized.TestCase):
 
   @parameterized.parameters(
-      *[(name, 'before') for name in train.OPTIMIZERS],
-      *[(name, 'after') for name in train.PER_EXAMPLE])
+      *[(name, 'before') for name in config_schema.OPTIMIZERS],
+      *[(name, 'after') for name in config_schema.PER_EXAMPLE])
   def test_every_optimizer_trains(self, optimizer, placement):
     config = tiny.get_config()
     config.optimizer = optimizer
