@@ -231,6 +231,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   try:
     # Compile before the clock starts: the seconds logged are training
     # steps.
+    compile_start = time.perf_counter()
     first = batch_indices(config.seed, 0, len(split.train_y),
                           config.batch_size)
     train_step = train_step.lower(params, opt_state, put_batch(
@@ -238,6 +239,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     bar = progress_lib.Progress(config.num_steps, initial=step,
                                 enabled=None if chief else False,
                                 desc=f'{config.optimizer} seed {config.seed}')
+    # A first line at once, not at the first evaluation.
+    bar.log('compiled in %.1f s; training steps %d to %d, evaluating every '
+            '%d', time.perf_counter() - compile_start, step + 1,
+            config.num_steps, config.eval_every)
     with interrupt.StopOnInterrupt() as stop, bar:
       while step < config.num_steps:
         if stop.requested:
