@@ -32,6 +32,7 @@ Anything else is a bug and keeps its traceback. Programs with other flags
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
 import os
 import re
 import shlex
@@ -144,16 +145,66 @@ def _config_file_problem(error: BaseException) -> str:
   return f'{where}: {type(error).__name__}: {one_line(error)}'
 
 
+@contextlib.contextmanager
+def _input_errors(argv: Sequence[str],
+                  fields: Mapping[str, schema.Field] | None,
+                  config_flag: str, example_config: str | None):
+  """Turns errors in the flags and the config file into one line, status 2.
+
+  absl prints two lines for a bad flag value; ml_collections raises a
+  KeyError or AttributeError with a traceback for an override of a field the
+  config lacks (while the flag is defined, for the default config file),
+  and an IOError only when a missing config file is first read.
+  """
+
+  def config_unreadable(e: OSError) -> NoReturn:
+    reason = [line for line in str(e).splitlines() if line.strip()][-1]
+    # Only the cause, not ml_collections' words around it.
+    reason = reason.split('earlier failure to load: ')[-1]
+    hint = f'; for example --{config_flag}={example_config}' if (
+        example_config) else ''
+    _exit(f'error: --{config_flag}: cannot read the config file '
+          f'({reason.strip()}){hint}', EXIT_USAGE)
+
+  try:
+    yield
+    if config_flag in FLAGS and FLAGS[config_flag].present:
+      # ml_collections defers a missing file's error to the first read.
+      getattr(FLAGS[config_flag].value, 'keys')
+  except flags.Error as e:
+    message = one_line(e)
+    # A value the field's type refuses: say what the field takes.
+    field = re.match(rf'flag --{config_flag}\.([^=\s]+)=', message)
+    if field and fields is not None and field.group(1) in fields:
+      message += (f'; config.{field.group(1)} must be '
+                  f'{fields[field.group(1)].describe()}')
+    _exit(f'error: {message} (see --help)', EXIT_USAGE)
+  except (AttributeError, KeyError):
+    # ml_collections' answer to an override of a field the locked config
+    # lacks ('--config.lerning_rate'): name it and its nearest field.
+    unknown = [o for o in _overrides(argv, config_flag)
+               if fields is not None and not _is_field_or_group(o, fields)]
+    if not unknown:
+      raise
+    _exit(f'error: --{config_flag}.{unknown[0]}: '
+          + schema.unknown_field_message(unknown[0], fields), EXIT_USAGE)
+  except OSError as e:
+    config_unreadable(e)
+  except Exception as e:  # pylint: disable=broad-except
+    # Loading the config file ran its code; its own error (a syntax error,
+    # a bad import) is the user's input, reported where it happened. The
+    # default config file's errors are bugs.
+    if not any(re.match(rf'^--?{config_flag}(=|$)', a) for a in argv):
+      raise
+    _exit(f'error: --{config_flag}: the config file failed to load: '
+          f'{_config_file_problem(e)}', EXIT_USAGE)
+
+
 def make_flags_parser(fields: Mapping[str, schema.Field] | None = None,
                       config_flag: str = 'config',
                       example_config: str | None = None
                       ) -> Callable[[list[str]], list[str]]:
   """absl's flag parsing, with every error on the user's side in one line.
-
-  absl prints two lines for a bad flag value; ml_collections raises a
-  KeyError or AttributeError with a traceback for an override of a field the
-  config lacks, and an IOError only when a missing config file is first
-  read. Each becomes ``error: ...`` and exit status 2.
 
   Args:
     fields: the config schema, to name the nearest field of a misspelt one.
@@ -162,51 +213,8 @@ def make_flags_parser(fields: Mapping[str, schema.Field] | None = None,
   """
 
   def parse(argv: list[str]) -> list[str]:
-    try:
-      rest = FLAGS(argv)
-    except flags.Error as e:
-      message = one_line(e)
-      # A value the field's type refuses: say what the field takes.
-      field = re.match(rf'flag --{config_flag}\.([^=\s]+)=', message)
-      if field and fields is not None and field.group(1) in fields:
-        message += (f'; config.{field.group(1)} must be '
-                    f'{fields[field.group(1)].describe()}')
-      _exit(f'error: {message} (see --help)', EXIT_USAGE)
-    except (AttributeError, KeyError):
-      # ml_collections' answer to an override of a field the locked config
-      # lacks ('--config.lerning_rate'): name it and its nearest field.
-      unknown = [o for o in _overrides(argv, config_flag)
-                 if fields is not None and not _is_field_or_group(o, fields)]
-      if not unknown:
-        raise
-      _exit(f'error: --{config_flag}.{unknown[0]}: '
-            + schema.unknown_field_message(unknown[0], fields), EXIT_USAGE)
-    except OSError as e:
-      _config_unreadable(e)
-    except Exception as e:  # pylint: disable=broad-except
-      # Loading the config file ran its code; its own error (a syntax error,
-      # a bad import) is the user's input, reported where it happened.
-      if config_flag not in FLAGS or not any(
-          re.match(rf'^--?{config_flag}(=|$)', a) for a in argv):
-        raise
-      _exit(f'error: --{config_flag}: the config file failed to load: '
-            f'{_config_file_problem(e)}', EXIT_USAGE)
-    if config_flag in FLAGS:
-      try:
-        # ml_collections defers a missing file's error to the first read.
-        getattr(FLAGS[config_flag].value, 'keys')
-      except OSError as e:
-        _config_unreadable(e)
-    return rest
-
-  def _config_unreadable(e: OSError) -> NoReturn:
-    reason = [line for line in str(e).splitlines() if line.strip()][-1]
-    # Only the cause, not ml_collections' words around it.
-    reason = reason.split('earlier failure to load: ')[-1]
-    hint = f'; for example --{config_flag}={example_config}' if (
-        example_config) else ''
-    _exit(f'error: --{config_flag}: cannot read the config file '
-          f'({reason.strip()}){hint}', EXIT_USAGE)
+    with _input_errors(argv, fields, config_flag, example_config):
+      return FLAGS(argv)
 
   return parse
 
@@ -285,7 +293,11 @@ def run_main(train_fn: Callable[[Any, str], Mapping[str, Any]], *,
     checks: its cross-field checks.
     summary_keys: the entries of the result to print at the end.
   """
-  define_flags(default_config, fields)
+  example_config = _display_path(default_config.__file__)
+  # The default config file is read, with the overrides on the command line,
+  # as its flag is defined.
+  with _input_errors(sys.argv, fields, 'config', example_config):
+    define_flags(default_config, fields)
   checks = tuple(checks)
 
   def main(argv: list[str]) -> None:
@@ -299,5 +311,4 @@ def run_main(train_fn: Callable[[Any, str], Mapping[str, Any]], *,
     result = train_fn(config, workdir)
     print({k: result[k] for k in summary_keys} if summary_keys else result)
 
-  run(main, flags_parser=make_flags_parser(
-      fields, 'config', _display_path(default_config.__file__)))
+  run(main, flags_parser=make_flags_parser(fields, 'config', example_config))

@@ -397,6 +397,24 @@ class MainTest(parameterized.TestCase):
     self.assertEqual(out.stdout, '')
     self.assertFalse(os.path.exists(workdir))
 
+  @parameterized.parameters(
+      ('--config.lerning_rate=0.1', "error: --config.lerning_rate: the config "
+       "has no field 'lerning_rate'; did you mean 'learning_rate'?"),
+      ('--config.snrr.mode=soft', "error: --config.snrr.mode: the config has "
+       "no field 'snrr.mode'; did you mean 'snr.mode'?"),
+      ('--config.learning_rate=abc', 'error: flag --config.learning_rate=abc'),
+      ('--config.snr.mode=bogus', 'error: config.snr.mode must be one of'))
+  def test_bad_override_of_the_default_config(self, arg, message):
+    # Without --config, ml_collections reads the default config file, and
+    # applies the overrides, as the flag is defined (not as flags are
+    # parsed).
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    out = run_main(f'--workdir={workdir}', arg)
+    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
+    self.assertStartsWith(out.stderr, message)
+    self.assertFalse(os.path.exists(workdir))
+
   def test_missing_workdir(self):
     out = run_main(f'--config={TINY}')
     self.assertEqual(out.returncode, cli.EXIT_USAGE)
