@@ -23,6 +23,7 @@ import optax
 
 from snr_optax._src import axis_types
 from snr_optax._src import stats as stats_lib
+from snr_optax._src import transforms
 from snr_optax._src import validation
 
 PyTree = Any
@@ -111,29 +112,10 @@ def _micro_batch_stats(updates, params, grad_stats, acc_stats):
   The three input forms of the SNR transformations; per-example gradients
   may hold a single example here (its M2 is 0; the merged batch has more).
   """
-  if grad_stats is not None:
-    if not isinstance(grad_stats, GradStats):
-      raise ValueError('grad_stats must be a snr_optax.GradStats, got '
-                       f'{type(grad_stats).__name__}.')
-    validation.check_same_structure(updates, grad_stats.mean, what='updates',
-                                    reference_name='grad_stats.mean')
-    stats, reference, what = grad_stats, updates, 'grad_stats.mean'
-  elif isinstance(updates, GradStats):
-    stats, what = updates, 'GradStats.mean'
-    reference = params if params is not None else updates.mean
-  else:
-    if params is not None:
-      validation.check_per_example_matches_params(updates, params,
-                                                  min_batch_size=1)
-      reference = params
-    else:
-      validation.batch_size_of(updates, what='per-example gradients',
-                               min_batch_size=1)
-      reference = jax.tree.map(lambda g: g[0], updates)
-    stats = stats_lib.stats_on_any_mesh(updates)
-    what = 'per-example gradients (one example)'
+  stats, reference = transforms.stats_and_reference(
+      updates, params, grad_stats, min_batch_size=1)
   validation.check_same_structure(
-      stats.mean, acc_stats.mean, what=what,
+      stats.mean, acc_stats.mean, what="the micro-batch statistics' mean",
       reference_name='the parameters the state was initialised with')
   return _cast_stats_like(stats, acc_stats), reference
 
@@ -260,7 +242,6 @@ def accumulate_stats(
 
   def update_fn(updates, state, params=None, *, grad_stats=None,
                 **extra_args):
-    validation.check_not_under_multi_steps()
     micro, reference = _micro_batch_stats(updates, params, grad_stats,
                                           state.acc_stats)
 

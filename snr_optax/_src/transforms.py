@@ -71,8 +71,14 @@ def _zero_fraction() -> jax.Array:
   return jnp.zeros([], jnp.float32)
 
 
-def _stats_and_reference(updates, params, grad_stats):
-  """Statistics of the step and the tree whose dtypes the output takes."""
+def stats_and_reference(updates, params, grad_stats, *,
+                        min_batch_size: int = 2):
+  """Statistics of the step and the tree whose dtypes the output takes.
+
+  Reads the three input forms of the per-example transformations (and of
+  :func:`snr_optax.accumulate_stats`, whose micro-batches may hold one
+  example: ``min_batch_size=1``).
+  """
   validation.check_not_under_multi_steps()
   if grad_stats is not None:
     # The composable form: batch-mean updates, statistics as an extra arg.
@@ -89,12 +95,14 @@ def _stats_and_reference(updates, params, grad_stats):
                                       what='GradStats.mean')
     return updates, (params if params is not None else updates.mean)
   if params is not None:
-    validation.check_per_example_matches_params(updates, params)
+    validation.check_per_example_matches_params(
+        updates, params, min_batch_size=min_batch_size)
     reference = params
   else:
-    validation.batch_size_of(updates, what='per-example gradients')
+    validation.batch_size_of(updates, what='per-example gradients',
+                             min_batch_size=min_batch_size)
     reference = jax.tree.map(lambda g: g[0], updates)
-  return stats_lib.stats_from_per_example(updates), reference
+  return stats_lib.stats_on_any_mesh(updates), reference
 
 
 def _cast_like(tree, reference):
@@ -106,7 +114,7 @@ def _output_reference(reference, params):
   """The parameters where given: updates come back in their dtype.
 
   In every input form (per-example, ``GradStats``, ``grad_stats=``); without
-  ``params`` the reference of :func:`_stats_and_reference` (the updates').
+  ``params`` the reference of :func:`stats_and_reference` (the updates').
   """
   return reference if params is None else params
 
@@ -211,7 +219,7 @@ def snr_mask(
 
   def update_fn(updates, state, params=None, *, grad_stats=None, **extra_args):
     del state, extra_args
-    stats, reference = _stats_and_reference(updates, params, grad_stats)
+    stats, reference = stats_and_reference(updates, params, grad_stats)
     reference = _output_reference(reference, params)
     q = masks.compute_mask(stats, mode=mode, alpha=alpha, softness=softness,
                            reduction=reduction)
@@ -273,7 +281,7 @@ def gated(
                       mask_fraction=_zero_fraction())
 
   def update_fn(updates, state, params=None, *, grad_stats=None, **extra_args):
-    stats, reference = _stats_and_reference(updates, params, grad_stats)
+    stats, reference = stats_and_reference(updates, params, grad_stats)
     reference = _output_reference(reference, params)
     q = masks.compute_mask(stats, mode=mode, alpha=alpha, softness=softness,
                            reduction=reduction)
