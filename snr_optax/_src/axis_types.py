@@ -34,6 +34,17 @@ def _explicit_axes(mesh) -> tuple[str, ...]:
                if kind == AxisType.Explicit)
 
 
+def mesh_of(sharding):
+  """The mesh of ``sharding`` (a type's or an array's), or None if empty."""
+  mesh = getattr(sharding, 'mesh', None)
+  return None if mesh is None or getattr(mesh, 'empty', True) else mesh
+
+
+def typed_mesh(x):
+  """The mesh in ``x``'s type (inside ``jit`` too), or None."""
+  return mesh_of(getattr(_type_of(x), 'sharding', None))
+
+
 def explicit_mesh(tree: PyTree):
   """The abstract mesh with explicit axes that ``tree`` is typed on, or None.
 
@@ -49,9 +60,8 @@ def explicit_mesh(tree: PyTree):
     return context if _explicit_axes(context) else None
   found = None
   for leaf in jax.tree.leaves(tree):
-    sharding = getattr(_type_of(leaf), 'sharding', None)
-    mesh = getattr(sharding, 'mesh', None)
-    if mesh is None or getattr(mesh, 'empty', True) or not _explicit_axes(mesh):
+    mesh = typed_mesh(leaf)
+    if mesh is None or not _explicit_axes(mesh):
       continue
     if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
       mesh = leaf.sharding.mesh
@@ -91,12 +101,11 @@ def leading_axis_spec(tree: PyTree):
 def zeros(struct) -> jax.Array:
   """Zeros of a ``jax.ShapeDtypeStruct``, on explicit axes typed like it."""
   sharding = getattr(struct, 'sharding', None)
-  mesh = getattr(sharding, 'mesh', None)
-  spec = getattr(sharding, 'spec', None)
-  if mesh is None or getattr(mesh, 'empty', True) or not _explicit_axes(mesh):
+  mesh = mesh_of(sharding)
+  if mesh is None or not _explicit_axes(mesh):
     return jax.numpy.zeros(struct.shape, struct.dtype)
-  return jax.numpy.zeros(struct.shape, struct.dtype,
-                         out_sharding=jax.sharding.NamedSharding(mesh, spec))
+  return jax.numpy.zeros(struct.shape, struct.dtype, out_sharding=(
+      jax.sharding.NamedSharding(mesh, sharding.spec)))
 
 
 def call_with_auto_axes(fn: Callable[..., Any], args: tuple[Any, ...],
@@ -135,7 +144,6 @@ def _drop_explicit_axes(x):
   # A value typed on the explicit mesh is retyped on the Auto one (its
   # spec can no longer name the axes): it keeps its placement and the
   # compiler takes over its sharding.
-  mesh = getattr(getattr(_type_of(x), 'sharding', None), 'mesh', None)
-  if mesh is None or getattr(mesh, 'empty', True):
+  if typed_mesh(x) is None:
     return x
   return jax.sharding.reshard(x, P(*[None] * jax.numpy.ndim(x)))

@@ -33,6 +33,8 @@ from typing import Any
 
 import jax
 
+from snr_optax._src import axis_types
+
 PyTree = Any
 _GROUPS = ('feature_group_count', 'batch_group_count')
 
@@ -48,11 +50,8 @@ def on_several_devices(tree: PyTree) -> bool:
       if len(leaf.sharding.device_set) > 1:
         return True
       continue
-    try:
-      mesh = jax.typeof(leaf).sharding.mesh
-    except (TypeError, AttributeError):
-      continue
-    if not mesh.empty and mesh.size > 1:
+    mesh = axis_types.typed_mesh(leaf)
+    if mesh is not None and mesh.size > 1:
       return True
   return False
 
