@@ -16,12 +16,14 @@ on with the suite.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import json
 import math
 import os
 import statistics
 import sys
-from typing import Any
+import types
+from typing import Any, NamedTuple
 
 from absl import flags
 from absl import logging
@@ -32,122 +34,123 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.common import schema  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking import train  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.grokking.configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import adamw  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import grokfast  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import quick  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import snr_adam  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import snr_adam_grokfast  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import streaming  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.grokking.configs import tiny  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# The quick task: addition mod 23, 70% train, one block of width 64. Minutes
-# on two CPU cores (the README's main job) and the home of the 3-seed sweep.
-QUICK_TASK = {'operation': 'addition', 'p': 23, 'train_fraction': 0.7,
-              'width': 64, 'depth': 1, 'batch_size': 128, 'eval_every': 50,
-              'stop_at_target': True}
 
-# Each suite: the task (overrides of configs/default.py) and its runs, name ->
-# overrides. The first run is the baseline of the ratios.
-SUITES: dict[str, dict[str, Any]] = {
-    # The paper's setting: division mod 97, 25% of the pairs for training.
-    # 6,000 steps fit a 2-core CPU and cover Power et al.'s AdamW (95% at
-    # 5,700 steps for seed 0); pass --num_steps=30000 to give every run the
-    # paper's AdamW budget (29,450 steps).
-    'paper': {
-        'task': {'num_steps': 6_000, 'stop_at_target': True},
-        'runs': {
-            'adamw': {},
-            'snr_adam': {'optimizer': 'snr_adam'},
-            'snr_adam_snr': {'optimizer': 'snr_adam', 'snr.mode': 'snr'},
-            'streaming': {'optimizer': 'streaming_snr_adamw',
-                          'snr.mode': 'snr'},
-            'grokfast': {'optimizer': 'grokfast'},
-            'snr_adam_grokfast': {'optimizer': 'snr_adam_grokfast'},
-        },
-    },
-    # Baselines and SNR variants around the paper's setting.
-    'sweep': {
-        'task': {'num_steps': 20_000, 'stop_at_target': True},
-        'runs': {
-            'adamw': {},
-            'adamw_wd0.1': {'weight_decay': 0.1},
-            'adamw_wd0.3': {'weight_decay': 0.3},
-            'adamw_wd3': {'weight_decay': 3.0},
-            'adamw_lr3e-3': {'learning_rate': 3e-3},
-            'snr_adam_after': {'optimizer': 'snr_adam',
-                               'snr.placement': 'after'},
-            'snr_adam_soft': {'optimizer': 'snr_adam', 'snr.mode': 'soft'},
-            'snr_adam_alpha0.3': {'optimizer': 'snr_adam', 'snr.alpha': 0.3},
-            'snr_adam_alpha0.1': {'optimizer': 'snr_adam', 'snr.alpha': 0.1},
-            'snr_adam_lr3e-3': {'optimizer': 'snr_adam',
-                                'learning_rate': 3e-3},
-            'snr_adam_wd3': {'optimizer': 'snr_adam', 'weight_decay': 3.0},
-            'streaming_wd3': {'optimizer': 'streaming_snr_adamw',
-                              'snr.mode': 'snr', 'weight_decay': 3.0},
+
+class Run(NamedTuple):
+  """A run of a suite: an optimizer's config file, changed by ``extra``."""
+  base: types.ModuleType       # configs/<optimizer>.py
+  extra: Mapping[str, Any] = {}
+
+  @property
+  def overrides(self) -> dict[str, Any]:
+    return {**self.base.OVERRIDES, **self.extra}
+
+  @property
+  def label(self) -> str:
+    """The config file's label, then what this run changes."""
+    changes = ', '.join(f'{k}={v}' for k, v in self.extra.items())
+    return f'{self.base.LABEL}, {changes}' if changes else self.base.LABEL
+
+
+class Suite(NamedTuple):
+  """A task (overrides of the default) and its runs; the first is the baseline."""
+  task: Mapping[str, Any]
+  runs: Mapping[str, Run]
+  about: str
+
+
+SUITES: dict[str, Suite] = {
+    'paper': Suite(
+        # 6,000 steps fit a 2-core CPU and cover Power et al.'s AdamW (95% at
+        # about 5,600 steps); --num_steps=30000 gives every run the paper's
+        # AdamW budget (29,450 steps).
+        task={'num_steps': 6_000, 'stop_at_target': True},
+        about="the paper's setting (the default config), 6,000 steps",
+        runs={
+            'adamw': Run(adamw),
+            'snr_adam': Run(snr_adam),
+            'snr_adam_snr': Run(snr_adam, {'snr.mode': 'snr'}),
+            'streaming': Run(streaming),
+            'grokfast': Run(grokfast),
+            'snr_adam_grokfast': Run(snr_adam_grokfast),
+        }),
+    'sweep': Suite(
+        task={'num_steps': 20_000, 'stop_at_target': True},
+        about="baselines and SNR variants in the paper's setting, 20,000 "
+              'steps',
+        runs={
+            'adamw': Run(adamw),
+            'adamw_wd0.1': Run(adamw, {'weight_decay': 0.1}),
+            'adamw_wd0.3': Run(adamw, {'weight_decay': 0.3}),
+            'adamw_wd3': Run(adamw, {'weight_decay': 3.0}),
+            'adamw_lr3e-3': Run(adamw, {'learning_rate': 3e-3}),
+            'snr_adam_after': Run(snr_adam, {'snr.placement': 'after'}),
+            'snr_adam_soft': Run(snr_adam, {'snr.mode': 'soft'}),
+            'snr_adam_alpha0.3': Run(snr_adam, {'snr.alpha': 0.3}),
+            'snr_adam_alpha0.1': Run(snr_adam, {'snr.alpha': 0.1}),
+            'snr_adam_lr3e-3': Run(snr_adam, {'learning_rate': 3e-3}),
+            'snr_adam_wd3': Run(snr_adam, {'weight_decay': 3.0}),
+            'streaming_wd3': Run(streaming, {'weight_decay': 3.0}),
             # A weak weight decay may be what made the paper's AdamW need
             # ~30k steps; these test the rule against AdamW at that setting.
-            'streaming_wd0.3': {'optimizer': 'streaming_snr_adamw',
-                                'snr.mode': 'snr', 'weight_decay': 0.3},
-            'snr_adam_wd0.3': {'optimizer': 'snr_adam', 'weight_decay': 0.3},
-            'streaming_hard': {'optimizer': 'streaming_snr_adamw',
-                               'snr.mode': 'hard'},
-            'streaming_alpha0.3': {'optimizer': 'streaming_snr_adamw',
-                                   'snr.mode': 'snr', 'snr.alpha': 0.3},
-        },
-    },
-    # Minutes on two CPU cores: the README's main job.
-    'quick': {
-        'task': {**QUICK_TASK, 'num_steps': 4000},
-        'runs': {
-            'adamw': {},
-            'snr_adam': {'optimizer': 'snr_adam'},
-            'streaming': {'optimizer': 'streaming_snr_adamw',
-                          'snr.mode': 'snr'},
-        },
-    },
+            'streaming_wd0.3': Run(streaming, {'weight_decay': 0.3}),
+            'snr_adam_wd0.3': Run(snr_adam, {'weight_decay': 0.3}),
+            'streaming_hard': Run(streaming, {'snr.mode': 'hard'}),
+            'streaming_alpha0.3': Run(streaming, {'snr.alpha': 0.3}),
+        }),
+    'quick': Suite(
+        task=quick.TASK,
+        about='the quick task (configs/quick.py): the README\'s main job',
+        runs={
+            'adamw': Run(adamw),
+            'snr_adam': Run(snr_adam),
+            'streaming': Run(streaming),
+        }),
     # The study's full sweep, on the quick task (a CPU can afford 3 seeds of
-    # every variant there, not in the paper's setting): baselines (Power et
-    # al.'s AdamW, a weight-decay sweep, Grokfast's no-decay Adam baseline,
-    # a higher learning rate) and SNR variants (placements, masks, alpha,
-    # learning rate, streaming) and the compositions with Grokfast.
-    'quick_sweep': {
-        'task': {**QUICK_TASK, 'num_steps': 5000},
-        'runs': {
-            'adamw': {},
-            'adamw_wd0': {'weight_decay': 0.0},
-            'adamw_wd0.1': {'weight_decay': 0.1},
-            'adamw_wd0.3': {'weight_decay': 0.3},
-            'adamw_wd3': {'weight_decay': 3.0},
-            'adamw_lr3e-3': {'learning_rate': 3e-3},
-            'snr_adam': {'optimizer': 'snr_adam'},
-            'snr_adam_after': {'optimizer': 'snr_adam',
-                               'snr.placement': 'after'},
-            'snr_adam_soft': {'optimizer': 'snr_adam', 'snr.mode': 'soft'},
-            'snr_adam_snr': {'optimizer': 'snr_adam', 'snr.mode': 'snr'},
-            'snr_adam_alpha0.3': {'optimizer': 'snr_adam', 'snr.alpha': 0.3},
-            'snr_adam_alpha0.1': {'optimizer': 'snr_adam', 'snr.alpha': 0.1},
-            'snr_adam_lr3e-3': {'optimizer': 'snr_adam',
-                                'learning_rate': 3e-3},
-            'streaming': {'optimizer': 'streaming_snr_adamw',
-                          'snr.mode': 'snr'},
-            'streaming_hard': {'optimizer': 'streaming_snr_adamw',
-                               'snr.mode': 'hard'},
-            'streaming_alpha0.3': {'optimizer': 'streaming_snr_adamw',
-                                   'snr.mode': 'snr', 'snr.alpha': 0.3},
-            'grokfast': {'optimizer': 'grokfast'},
-            'snr_adam_grokfast': {'optimizer': 'snr_adam_grokfast'},
+    # every variant there, not in the paper's setting).
+    'quick_sweep': Suite(
+        task={**quick.TASK, 'num_steps': 5000},
+        about='the quick task, 5,000 steps: baselines (weight decay, learning '
+              'rate, Grokfast) and SNR variants (placement, mask, alpha, '
+              'learning rate, streaming, with Grokfast)',
+        runs={
+            'adamw': Run(adamw),
+            'adamw_wd0': Run(adamw, {'weight_decay': 0.0}),
+            'adamw_wd0.1': Run(adamw, {'weight_decay': 0.1}),
+            'adamw_wd0.3': Run(adamw, {'weight_decay': 0.3}),
+            'adamw_wd3': Run(adamw, {'weight_decay': 3.0}),
+            'adamw_lr3e-3': Run(adamw, {'learning_rate': 3e-3}),
+            'snr_adam': Run(snr_adam),
+            'snr_adam_after': Run(snr_adam, {'snr.placement': 'after'}),
+            'snr_adam_soft': Run(snr_adam, {'snr.mode': 'soft'}),
+            'snr_adam_snr': Run(snr_adam, {'snr.mode': 'snr'}),
+            'snr_adam_alpha0.3': Run(snr_adam, {'snr.alpha': 0.3}),
+            'snr_adam_alpha0.1': Run(snr_adam, {'snr.alpha': 0.1}),
+            'snr_adam_lr3e-3': Run(snr_adam, {'learning_rate': 3e-3}),
+            'streaming': Run(streaming),
+            'streaming_hard': Run(streaming, {'snr.mode': 'hard'}),
+            'streaming_alpha0.3': Run(streaming, {'snr.alpha': 0.3}),
+            'grokfast': Run(grokfast),
+            'snr_adam_grokfast': Run(snr_adam_grokfast),
             # The rule on top of the best weight decay of the AdamW sweep.
-            'snr_adam_wd3': {'optimizer': 'snr_adam', 'weight_decay': 3.0},
-            'streaming_wd3': {'optimizer': 'streaming_snr_adamw',
-                              'snr.mode': 'snr', 'weight_decay': 3.0},
-        },
-    },
-    # Seconds: for tests and CI.
-    'tiny': {
-        'task': {'operation': 'addition', 'p': 11, 'train_fraction': 0.5,
-                 'width': 16, 'depth': 1, 'heads': 2, 'batch_size': 16,
-                 'num_steps': 20, 'eval_every': 5, 'checkpoint_every': 10},
-        'runs': {
-            'adamw': {},
-            'snr_adam': {'optimizer': 'snr_adam'},
-        },
-    },
+            'snr_adam_wd3': Run(snr_adam, {'weight_decay': 3.0}),
+            'streaming_wd3': Run(streaming, {'weight_decay': 3.0}),
+        }),
+    'tiny': Suite(
+        task=tiny.TASK, about='seconds: for tests and CI',
+        runs={'adamw': Run(adamw), 'snr_adam': Run(snr_adam)}),
 }
 
 FLAGS = flags.FLAGS
@@ -164,40 +167,74 @@ def define_flags():
   flags.DEFINE_list('only', [], 'Run only these run names of the suite.')
   flags.DEFINE_integer('num_steps', 0, 'Override the step budget (0: keep).')
   flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
+  flags.DEFINE_multi_string(
+      'override', [], 'field=value, applied to every run (repeatable), e.g. '
+      '--override=mesh_data=2 to re-run a suite data-parallel; the value is '
+      'parsed as the type of the default config\'s field.')
 
 
-def make_config(suite: str, name: str, seed: int, num_steps: int = 0):
-  config = default.get_config()
-  overrides = dict(SUITES[suite]['task'])
-  overrides.update(SUITES[suite]['runs'][name])
-  overrides['seed'] = seed
-  if num_steps:
-    overrides['num_steps'] = num_steps
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split('.')
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
-  return config
+def make_config(suite: str, name: str, seed: int, num_steps: int = 0,
+                overrides: Mapping[str, Any] = None):
+  """The config of run ``name`` of ``suite`` at ``seed``.
+
+  ``num_steps`` (if not 0) replaces the suite's budget; ``overrides`` (e.g.
+  ``{'mesh_data': 2}``) change every run of a re-run alike.
+  """
+  the_suite = SUITES[suite]
+  return configs.build(the_suite.task, the_suite.runs[name].overrides,
+                       {'seed': seed},
+                       {'num_steps': num_steps} if num_steps else {},
+                       overrides or {})
 
 
 def run_dir(workdir: str, name: str, seed: int) -> str:
   return os.path.join(workdir, name, f'seed_{seed}')
 
 
+def parse_overrides(texts: list[str]) -> dict[str, Any]:
+  """``['mesh_data=2']`` -> ``{'mesh_data': 2}``, typed like the default.
+
+  Raises:
+    cli.UsageError: not ``field=value``, an unknown field, or a value that
+      is not of the field's type.
+  """
+  defaults = schema.flatten(configs.default.get_config())
+  overrides = {}
+  for text in texts:
+    name, sep, value = text.partition('=')
+    if not sep:
+      raise cli.UsageError(f'--override={text}: give field=value, e.g. '
+                           '--override=mesh_data=2')
+    if name not in defaults:
+      raise cli.UsageError('--override: ' + schema.unknown_field_message(
+          name, defaults))
+    kind = type(defaults[name])
+    try:
+      if kind is bool:
+        if value.lower() not in ('true', 'false'):
+          raise ValueError(value)
+        overrides[name] = value.lower() == 'true'
+      else:
+        overrides[name] = kind(value)
+    except ValueError:
+      raise cli.UsageError(f'--override={text}: {name} takes a '
+                           f'{kind.__name__}, got {value!r}') from None
+  return overrides
+
+
 def run_suite(workdir: str, suite: str, seeds: list[int],
-              only: list[str] = (), num_steps: int = 0) -> None:
+              only: list[str] = (), num_steps: int = 0,
+              overrides: Mapping[str, Any] = None) -> None:
   """Trains every (run, seed) not finished yet, seed-major order."""
-  names = [n for n in SUITES[suite]['runs'] if not only or n in only]
+  names = [n for n in SUITES[suite].runs if not only or n in only]
   for seed in seeds:
     for name in names:
       path = run_dir(workdir, name, seed)
       if os.path.exists(os.path.join(path, 'result.json')):
         continue
       logging.info('=== %s seed %d -> %s', name, seed, path)
-      train.train_and_evaluate(make_config(suite, name, seed, num_steps),
-                               path)
+      train.train_and_evaluate(
+          make_config(suite, name, seed, num_steps, overrides), path)
 
 
 def _median(values):
@@ -231,7 +268,7 @@ def first_step_at(rows: list[dict[str, Any]], accuracy: float):
 def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
   """Aggregates finished runs into results.json, results.md and a plot."""
   rows, curves = {}, {}
-  names = list(SUITES[suite]['runs'])
+  names = list(SUITES[suite].runs)
   for name in names:
     results = []
     for seed in seeds:
@@ -272,8 +309,8 @@ def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
                                            else b / v)
   # The target of the suite's task (configs/default.py unless overridden).
   target = make_config(suite, names[0], 0).target_val_accuracy
-  summary = {'suite': suite, 'task': SUITES[suite]['task'],
-             'runs': SUITES[suite]['runs'], 'seeds': seeds,
+  summary = {'suite': suite, 'task': dict(SUITES[suite].task),
+             'runs': {n: r.overrides for n, r in SUITES[suite].runs.items()}, 'seeds': seeds,
              'target_val_accuracy': target, 'results': rows}
   with open(os.path.join(workdir, 'results.json'), 'w') as f:
     json.dump(summary, f, indent=1)
@@ -325,7 +362,7 @@ def main(argv):
   if not seeds or min(seeds) < 0:
     raise cli.UsageError('--seeds: give one or more integers >= 0, e.g. '
                          '--seeds=0,1,2')
-  runs = SUITES[FLAGS.suite]['runs']
+  runs = SUITES[FLAGS.suite].runs
   unknown = [n for n in FLAGS.only if n not in runs]
   if unknown:
     raise cli.UsageError(f'--only: no run {unknown[0]!r} in suite '
@@ -333,13 +370,15 @@ def main(argv):
   if FLAGS.num_steps < 0:
     raise cli.UsageError(f'--num_steps must be >= 0 (0: the suite\'s '
                          f'budget), got {FLAGS.num_steps}')
+  overrides = parse_overrides(FLAGS.override)
   for name in runs:
     config_schema.validate(make_config(FLAGS.suite, name, seeds[0],
-                                       FLAGS.num_steps))
+                                       FLAGS.num_steps, overrides))
   workdir = cli.check_workdir(FLAGS.workdir)
   os.makedirs(workdir, exist_ok=True)
   if not FLAGS.table_only:
-    run_suite(workdir, FLAGS.suite, seeds, FLAGS.only, FLAGS.num_steps)
+    run_suite(workdir, FLAGS.suite, seeds, FLAGS.only, FLAGS.num_steps,
+              overrides)
   summary = tabulate(workdir, FLAGS.suite, seeds)
   print(markdown_table(summary['results'], next(iter(runs)),
                        summary['target_val_accuracy']))

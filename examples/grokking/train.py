@@ -11,12 +11,9 @@ resumes exactly from the last checkpoint, and draws ``curves.png``.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from typing import Any
 
-from absl import logging
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -26,11 +23,8 @@ import optax
 
 import snr_optax as so
 from examples.common import baselines
-from examples.common import checkpoint as checkpoint_lib
-from examples.common import interrupt
-from examples.common import logbook as logbook_lib
+from examples.common import loop
 from examples.common import plots
-from examples.common import progress as progress_lib
 from examples.common import schema
 from examples.grokking import config_schema
 from examples.grokking import data as data_lib
@@ -143,14 +137,6 @@ def batch_indices(seed: int, step: int, n_train: int,
   return order[within * batch_size:(within + 1) * batch_size]
 
 
-def _mask_fraction(opt_state) -> float | None:
-  try:
-    value = optax.tree_utils.tree_get(opt_state, 'mask_fraction')
-  except KeyError:
-    return None
-  return None if value is None else float(value)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> dict[str, Any]:
   """Trains, evaluates, logs, checkpoints and resumes; returns the summary.
@@ -160,10 +146,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   ``target_val_accuracy`` (None if not reached) and the final metrics.
 
   Nothing is written before the config is validated and the device mesh is
-  built. While stderr is a terminal a progress bar shows steps/s, the ETA
-  and the latest metrics. Ctrl-C stops after the current step, saves a
-  checkpoint there and raises ``interrupt.TrainingInterrupted``; calling
-  this again with the same config and workdir resumes exactly.
+  built. The run records its config (``config.json``) and where it ran
+  (``provenance.json``: code, versions, devices, XLA flags). While stderr
+  is a terminal a progress bar shows steps/s, the ETA and the latest
+  metrics. Ctrl-C stops after the current step, saves a checkpoint there
+  and raises ``interrupt.TrainingInterrupted``; calling this again with the
+  same config and workdir resumes exactly.
 
   Raises:
     schema.ConfigError: for a config the schema refuses, whose mesh does
@@ -172,19 +160,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     interrupt.TrainingInterrupted: on Ctrl-C, once the state is saved.
   """
   config_schema.validate(config)
-  checkpoint_lib.check_same_run(workdir, config,
-                                config_schema.MAY_CHANGE_ON_RESUME)
   mesh = make_mesh(config)
-  # On several hosts every process trains; the first one writes the files.
-  chief = jax.process_index() == 0
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    raise schema.ConfigError(f'cannot create the work directory {workdir}: '
-                             f'{e.strerror}') from None
-  if chief:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json(indent=1))
+  loop.start_run(workdir, config,
+                 may_change=config_schema.MAY_CHANGE_ON_RESUME)
   split = data_lib.make_split(config.operation, config.p,
                               config.train_fraction, config.seed)
   graphdef, params = nnx.split(create_model(config, split), nnx.Param)
@@ -201,128 +179,80 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   out_shardings = None if mesh is None else (
       so.sharding.shardings_of(params, mesh),
       so.sharding.shardings_of(opt_state, mesh))
-  train_step = make_train_step(config, loss_fn, optimizer, out_shardings)
-  evaluate = jax.jit(loss_fn)
-  state = {'params': params, 'opt_state': opt_state,
-           'step': np.asarray(0, np.int64),
-           'train_seconds': np.asarray(0.0, np.float64)}
-
-  checkpointer = checkpoint_lib.Checkpointer(workdir)
-  start = checkpointer.latest_step()
-  if start is not None:
-    state = checkpointer.restore(state)
-    logging.info('Resumed %s from step %d', workdir, start)
-  logbook = logbook_lib.Logbook(os.path.join(workdir, 'metrics.jsonl'),
-                                resume_step=start)
-  reached = next((r for r in logbook.rows
-                  if r['val_accuracy'] >= config.target_val_accuracy), None)
   train = (split.train_x, split.train_y)
   val = (split.val_x, split.val_y)
-  params, opt_state = state['params'], state['opt_state']
-  step, train_seconds = int(state['step']), float(state['train_seconds'])
 
-  def save(step, params, opt_state, train_seconds):
-    checkpointer.save(step, {
-        'params': params, 'opt_state': opt_state,
-        'step': np.asarray(step, np.int64),
-        'train_seconds': np.asarray(train_seconds, np.float64)})
+  def batch(step):
+    idx = batch_indices(config.seed, step, len(split.train_y),
+                        config.batch_size)
+    return put_batch((train[0][idx], train[1][idx]))
 
-  window_start, window_steps = train_seconds, 0
-  try:
-    # Compile before the clock starts: the seconds logged are training
-    # steps.
-    compile_start = time.perf_counter()
-    first = batch_indices(config.seed, 0, len(split.train_y),
-                          config.batch_size)
-    train_step = train_step.lower(params, opt_state, put_batch(
-        (train[0][first], train[1][first]))).compile()
-    bar = progress_lib.Progress(config.num_steps, initial=step,
-                                enabled=None if chief else False,
-                                desc=f'{config.optimizer} seed {config.seed}')
-    # A first line at once, not at the first evaluation.
-    bar.log('compiled in %.1f s; training steps %d to %d, evaluating every '
-            '%d', time.perf_counter() - compile_start, step + 1,
-            config.num_steps, config.eval_every)
-    with interrupt.StopOnInterrupt() as stop, bar:
-      while step < config.num_steps:
-        if stop.requested:
-          raise KeyboardInterrupt
-        idx = batch_indices(config.seed, step, len(split.train_y),
-                            config.batch_size)
-        t0 = time.perf_counter()
-        new_params, new_opt_state, _, _ = train_step(
-            params, opt_state, put_batch((train[0][idx], train[1][idx])))
-        jax.block_until_ready(new_params)
-        # One assignment: a KeyboardInterrupt raised anywhere in the loop
-        # finds params, opt_state and step of the same step (the step does
-        # not donate its inputs, so the previous ones are still valid).
-        params, opt_state, step, train_seconds = (
-            new_params, new_opt_state, step + 1,
-            train_seconds + time.perf_counter() - t0)
-        window_steps += 1
-        bar.advance()
-        if step % config.eval_every and step != config.num_steps:
-          continue
-        train_loss, train_acc = evaluate(params, train)
-        val_loss, val_acc = evaluate(params, val)
-        row = {'step': step, 'train_loss': float(train_loss),
-               'train_accuracy': float(train_acc),
-               'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
-               'mask_fraction': _mask_fraction(opt_state),
-               'seconds_per_step': (train_seconds - window_start)
-                                   / max(window_steps, 1),
-               'train_seconds': train_seconds}
-        if chief:
-          logbook.append(row)
-        window_start, window_steps = train_seconds, 0
-        bar.show({'train acc': f'{row["train_accuracy"]:.1%}',
-                  'val acc': f'{row["val_accuracy"]:.1%}',
-                  'val loss': row['val_loss'],
-                  'mask': row['mask_fraction']})
-        bar.log('step %6d | train acc %6.1f%% | val acc %6.1f%% | '
-                'val loss %.3f | mask %s | %.3f s/step', step,
-                100 * row['train_accuracy'], 100 * row['val_accuracy'],
-                row['val_loss'], 'n/a' if row['mask_fraction'] is None
-                else f'{row["mask_fraction"]:.3f}', row['seconds_per_step'])
-        if reached is None and val_acc >= config.target_val_accuracy:
-          reached = row
-        done = (config.stop_at_target and reached is not None
-                and step >= reached['step'] + config.steps_after_target)
-        if step % config.checkpoint_every == 0 or done or (
-            step == config.num_steps):
-          save(step, params, opt_state, train_seconds)
-          if chief:
-            plots.training_curves(logbook.rows,
-                                  os.path.join(workdir, 'curves.png'),
-                                  title=f'{config.optimizer} seed '
-                                  f'{config.seed}',
-                                  target=config.target_val_accuracy)
-        if done:
-          break
-  except KeyboardInterrupt:
-    # Save the last finished step, unless it is saved already or is the
-    # untrained start (a rerun makes that again).
-    if step and checkpointer.latest_step() != step:
-      save(step, params, opt_state, train_seconds)
-    checkpointer.close()
-    raise interrupt.TrainingInterrupted(
-        step, checkpointer.directory if step else None) from None
-  checkpointer.close()
-  last = logbook.rows[-1] if logbook.rows else {}
+  evaluate_fn = jax.jit(loss_fn)
+
+  def make_step():
+    step_fn = make_train_step(config, loss_fn, optimizer,
+                              out_shardings).lower(
+                                  params, opt_state, batch(0)).compile()
+
+    def train_step(state, step):
+      params, opt_state, _, _ = step_fn(state['params'],
+                                        state['opt_state'], batch(step))
+      return {'params': params, 'opt_state': opt_state}
+    return train_step
+
+  def evaluate(state):
+    train_loss, train_acc = evaluate_fn(state['params'], train)
+    val_loss, val_acc = evaluate_fn(state['params'], val)
+    return {'train_loss': float(train_loss),
+            'train_accuracy': float(train_acc),
+            'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
+            'mask_fraction': loop.mask_fraction(state['opt_state'])}
+
+  def reached(rows):
+    return next((r for r in rows
+                 if r['val_accuracy'] >= config.target_val_accuracy), None)
+
+  def stop(rows):
+    first = reached(rows)
+    return (config.stop_at_target and first is not None
+            and rows[-1]['step'] >= first['step'] + config.steps_after_target)
+
+  def line(row):
+    mask = row['mask_fraction']
+    return (f'step {row["step"]:6d} | train acc '
+            f'{100 * row["train_accuracy"]:6.1f}% | val acc '
+            f'{100 * row["val_accuracy"]:6.1f}% | val loss '
+            f'{row["val_loss"]:.3f} | mask '
+            f'{"n/a" if mask is None else f"{mask:.3f}"} | '
+            f'{row["seconds_per_step"]:.3f} s/step')
+
+  run = loop.Loop(workdir, example_dir=os.path.dirname(__file__),
+                  num_steps=config.num_steps, eval_every=config.eval_every,
+                  checkpoint_every=config.checkpoint_every,
+                  desc=f'{config.optimizer} seed {config.seed}')
+  state = run.restore({'params': params, 'opt_state': opt_state})
+  run.train(
+      state, make_step, evaluate, stop=stop, line=line,
+      show=lambda row: {'train acc': f'{row["train_accuracy"]:.1%}',
+                        'val acc': f'{row["val_accuracy"]:.1%}',
+                        'val loss': row['val_loss'],
+                        'mask': row['mask_fraction']},
+      on_save=lambda rows: plots.training_curves(
+          rows, os.path.join(workdir, 'curves.png'),
+          title=f'{config.optimizer} seed {config.seed}',
+          target=config.target_val_accuracy))
+  first, last = reached(run.rows), (run.rows[-1] if run.rows else {})
   result = {
       'optimizer': config.optimizer,
       'seed': config.seed,
       'target_val_accuracy': config.target_val_accuracy,
-      'steps_to_target': None if reached is None else reached['step'],
-      'seconds_to_target': (None if reached is None
-                            else reached['train_seconds']),
-      'final_step': last.get('step', step),
+      'steps_to_target': None if first is None else first['step'],
+      'seconds_to_target': None if first is None else first['train_seconds'],
+      'final_step': last.get('step', run.step),
       'final_val_accuracy': last.get('val_accuracy'),
       'final_train_accuracy': last.get('train_accuracy'),
       'seconds_per_step': (last.get('train_seconds', 0.0)
                            / max(last.get('step', 1), 1)),
   }
-  if chief:
-    with open(os.path.join(workdir, 'result.json'), 'w') as f:
-      json.dump(result, f, indent=1)
+  loop.write_result(workdir, result)
   return result

@@ -586,7 +586,7 @@ class CompareTest(parameterized.TestCase):
 
   def test_every_suite_is_a_valid_config(self):
     for suite, spec in compare.SUITES.items():
-      for name in spec['runs']:
+      for name in spec.runs:
         with self.subTest(suite=suite, run=name):
           config_schema.validate(compare.make_config(suite, name, seed=0))
 

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Grokfast: the EMA filter (alpha 0.98, lambda 2) in front of AdamW."""
 
-from examples.grokking.configs import default
+from examples.grokking import configs
+
+LABEL = 'Grokfast (alpha 0.98, lambda 2) + AdamW'
+OVERRIDES = {'optimizer': 'grokfast'}
 
 
 def get_config():
-  config = default.get_config()
-  config.optimizer = 'grokfast'
-  return config
+  return configs.build(OVERRIDES)

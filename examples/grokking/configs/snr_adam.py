@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """SNR-Adam: exact per-example statistics, hard mask before Adam."""
 
-from examples.grokking.configs import default
+from examples.grokking import configs
+
+LABEL = 'SNR-Adam, exact, hard, before'
+OVERRIDES = {'optimizer': 'snr_adam'}
 
 
 def get_config():
-  config = default.get_config()
-  config.optimizer = 'snr_adam'
-  return config
+  return configs.build(OVERRIDES)

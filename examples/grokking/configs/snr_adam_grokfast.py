@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """SNR-Adam with Grokfast's filter on the masked mean, in front of Adam."""
 
-from examples.grokking.configs import default
+from examples.grokking import configs
+
+LABEL = 'SNR-Adam + Grokfast'
+OVERRIDES = {'optimizer': 'snr_adam_grokfast'}
 
 
 def get_config():
-  config = default.get_config()
-  config.optimizer = 'snr_adam_grokfast'
-  return config
+  return configs.build(OVERRIDES)

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Streaming SNR-AdamW: the paper's one-extra-vector form (snr mask)."""
 
-from examples.grokking.configs import default
+from examples.grokking import configs
+
+LABEL = 'streaming SNR-AdamW (snr, rho 0.99)'
+OVERRIDES = {'optimizer': 'streaming_snr_adamw', 'snr.mode': 'snr'}
 
 
 def get_config():
-  config = default.get_config()
-  config.optimizer = 'streaming_snr_adamw'
-  config.snr.mode = 'snr'
-  return config
+  return configs.build(OVERRIDES)

@@ -1,0 +1,240 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""The training loop every example shares: set-up, step, evaluate-and-log.
+
+An example's ``train_and_evaluate`` is four calls::
+
+  config_schema.validate(config)
+  loop.start_run(workdir, config, may_change=...)
+  ...  # build data, model, optimizer, the jitted step (example code)
+  run = loop.Loop(workdir, example_dir=..., num_steps=..., ...)
+  state = run.restore(state)          # resumes from the last checkpoint
+  state = run.train(state, train_step, evaluate, show=..., line=...)
+  loop.write_result(workdir, summary)
+
+``Loop.train`` owns what is the same in every example: the step counter and
+the training clock (evaluation excluded), the progress bar, the metrics log
+(``metrics.jsonl``, one row per evaluation), periodic orbax checkpoints,
+stopping early, and Ctrl-C (finish the step, save, raise
+``interrupt.TrainingInterrupted``), so that an interrupted and resumed run
+equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+import json
+import os
+import time
+from typing import Any
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+import optax
+
+from examples.common import checkpoint as checkpoint_lib
+from examples.common import interrupt
+from examples.common import logbook as logbook_lib
+from examples.common import progress as progress_lib
+from examples.common import provenance
+from examples.common import schema
+
+Row = dict[str, Any]
+
+
+def is_chief() -> bool:
+  """On several hosts every process trains; the first one writes files."""
+  return jax.process_index() == 0
+
+
+def start_run(workdir: str, config: ml_collections.ConfigDict, *,
+              may_change: Sequence[str] = ()) -> None:
+  """Makes ``workdir`` and writes the resolved config, ``config.json``.
+
+  Call it after validating the config and before building anything that
+  writes (on several hosts only the first process writes).
+
+  Raises:
+    schema.ConfigError: ``workdir`` holds a run started with another config
+      (fields outside ``may_change`` differ), or cannot be created.
+  """
+  checkpoint_lib.check_same_run(workdir, config, may_change)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise schema.ConfigError(f'cannot create the work directory {workdir}: '
+                             f'{e.strerror}') from None
+  if not is_chief():
+    return
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json(indent=1))
+
+
+def mask_fraction(opt_state: Any) -> float | None:
+  """The optimizer's ``mask_fraction`` (mean of q), None if it has none."""
+  try:
+    value = optax.tree_utils.tree_get(opt_state, 'mask_fraction')
+  except KeyError:
+    return None
+  return None if value is None else float(value)
+
+
+def write_result(workdir: str, result: Mapping[str, Any]) -> None:
+  """``workdir/result.json``: a finished run (``compare`` skips it)."""
+  if is_chief():
+    with open(os.path.join(workdir, 'result.json'), 'w') as f:
+      json.dump(dict(result), f, indent=1)
+
+
+class Loop:
+  """Steps, evaluations, checkpoints and Ctrl-C of one run.
+
+  The state is a dict of pytrees (parameters, optimizer state, ...); the
+  loop adds ``step`` and ``train_seconds`` to what it checkpoints.
+
+  Args:
+    workdir: the run's directory (``start_run`` made it).
+    example_dir: the example's package directory; ``restore`` records its
+      code (with snr_optax's) in the run's ``provenance.json``.
+    num_steps: train up to this step.
+    eval_every: evaluate (and log a row) every this many steps and at the
+      last step.
+    checkpoint_every: save every this many steps (at an evaluation), at the
+      last step, when stopping early and on Ctrl-C.
+    desc: the progress bar's label.
+  """
+
+  def __init__(self, workdir: str, *, example_dir: str, num_steps: int,
+               eval_every: int, checkpoint_every: int, desc: str):
+    self.workdir = workdir
+    self.example_dir = example_dir
+    self.num_steps = num_steps
+    self.eval_every = eval_every
+    self.checkpoint_every = checkpoint_every
+    self.desc = desc
+    self.checkpointer = checkpoint_lib.Checkpointer(workdir)
+    self.step = 0
+    self.train_seconds = 0.0
+    self.logbook: logbook_lib.Logbook | None = None
+
+  @property
+  def rows(self) -> list[Row]:
+    """The metrics logged so far (restored ones included)."""
+    return self.logbook.rows if self.logbook else []
+
+  def restore(self, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` itself, or the last checkpoint's (same structure).
+
+    Also appends this start's segment to ``provenance.json``
+    (``provenance.collect``: code, versions, devices, XLA flags), so that a
+    run resumed elsewhere says so.
+    """
+    start = self.checkpointer.latest_step()
+    if start is not None:
+      restored = self.checkpointer.restore(self._saved(state, 0, 0.0))
+      self.step = int(restored.pop('step'))
+      self.train_seconds = float(restored.pop('train_seconds'))
+      state = restored
+      logging.info('Resumed %s from step %d', self.workdir, start)
+    self.logbook = logbook_lib.Logbook(
+        os.path.join(self.workdir, 'metrics.jsonl'), resume_step=start)
+    if is_chief():
+      provenance.record(self.workdir, self.example_dir, self.step)
+    return state
+
+  @staticmethod
+  def _saved(state, step, train_seconds):
+    return {**state, 'step': np.asarray(step, np.int64),
+            'train_seconds': np.asarray(train_seconds, np.float64)}
+
+  def _save(self, state):
+    self.checkpointer.save(self.step, self._saved(state, self.step,
+                                                  self.train_seconds))
+
+  def train(self, state: dict[str, Any],
+            make_step: Callable[[], Callable[[dict[str, Any], int],
+                                             dict[str, Any]]],
+            evaluate: Callable[[dict[str, Any]], Row], *,
+            show: Callable[[Row], Mapping[str, Any]],
+            line: Callable[[Row], str],
+            stop: Callable[[list[Row]], bool] | None = None,
+            on_save: Callable[[list[Row]], None] | None = None
+            ) -> dict[str, Any]:
+    """Trains from the restored step to ``num_steps``; returns the state.
+
+    Args:
+      state: what ``restore`` returned.
+      make_step: ``() -> train_step``, called once before the first step:
+        compile there (the time is printed, not counted as training; Ctrl-C
+        there ends the run like Ctrl-C in a step). ``train_step``:
+        ``(state, step) -> state`` after one step; ``step`` is the number of
+        steps done before it (anything a pure function of it, e.g. the
+        batch, makes resuming exact). Timed until its result is ready.
+      evaluate: ``state -> row`` of metrics (floats); the loop adds
+        ``step``, ``seconds_per_step`` (over the steps since the last row)
+        and ``train_seconds``.
+      show: ``row -> metrics`` shown beside the progress bar.
+      line: ``row -> text`` of the line printed (or logged) per evaluation.
+      stop: ``rows -> bool``, asked after each evaluation: stop early.
+      on_save: ``rows -> None`` after each save (e.g. redraw the plots).
+
+    Raises:
+      interrupt.TrainingInterrupted: on Ctrl-C, once the last finished step
+        is saved (nothing is saved at step 0: a rerun makes that again).
+    """
+    chief = is_chief()
+    window_start, window_steps = self.train_seconds, 0
+    try:
+      compile_start = time.perf_counter()
+      train_step = make_step()
+      bar = progress_lib.Progress(self.num_steps, initial=self.step,
+                                  enabled=None if chief else False,
+                                  desc=self.desc)
+      # A first line at once, not at the first evaluation.
+      bar.log('compiled in %.1f s; training steps %d to %d, evaluating '
+              'every %d', time.perf_counter() - compile_start, self.step + 1,
+              self.num_steps, self.eval_every)
+      with interrupt.StopOnInterrupt() as interrupted, bar:
+        while self.step < self.num_steps:
+          if interrupted.requested:
+            raise KeyboardInterrupt
+          t0 = time.perf_counter()
+          new_state = jax.block_until_ready(train_step(state, self.step))
+          # One assignment: a KeyboardInterrupt raised anywhere in the loop
+          # finds a state and a step counter of the same step (the step
+          # does not donate its inputs, so the old state is still valid).
+          state, self.step, self.train_seconds = (
+              new_state, self.step + 1,
+              self.train_seconds + time.perf_counter() - t0)
+          window_steps += 1
+          bar.advance()
+          if self.step % self.eval_every and self.step != self.num_steps:
+            continue
+          row = {'step': self.step, **evaluate(state),
+                 'seconds_per_step': (self.train_seconds - window_start)
+                                     / max(window_steps, 1),
+                 'train_seconds': self.train_seconds}
+          if chief:
+            self.logbook.append(row)
+          window_start, window_steps = self.train_seconds, 0
+          bar.show(show(row))
+          bar.log(line(row))
+          done = stop is not None and stop(self.rows)
+          if (self.step % self.checkpoint_every == 0 or done
+              or self.step == self.num_steps):
+            self._save(state)
+            if chief and on_save is not None:
+              on_save(self.rows)
+          if done:
+            break
+    except KeyboardInterrupt:
+      if self.step and self.checkpointer.latest_step() != self.step:
+        self._save(state)
+      self.checkpointer.close()
+      raise interrupt.TrainingInterrupted(
+          self.step,
+          self.checkpointer.directory if self.step else None) from None
+    self.checkpointer.close()
+    return state
