@@ -1,0 +1,392 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of the shared training loop on a toy state.
+
+The toy step is x <- x / 2 + step (float32, exact), from x = 0, so x after
+k steps is known by hand; the loop's clock is a fake one that advances
+0.25 s per reading, so every step takes exactly 0.25 s of training.
+"""
+
+import json
+import os
+import signal
+import threading
+from unittest import mock
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import ml_collections
+import numpy as np
+
+from examples.common import interrupt
+from examples.common import logbook
+from examples.common import loop
+from examples.common import provenance
+from examples.common import schema
+
+COMMON = os.path.dirname(os.path.abspath(__file__))
+
+# x after k steps (k = 1 ... 10) of x <- x / 2 + step, step = 0, 1, ...
+X = {1: 0.0, 2: 1.0, 3: 2.5, 4: 4.25, 5: 6.125, 6: 8.0625, 7: 10.03125,
+     8: 12.015625, 9: 14.0078125, 10: 16.00390625}
+TICK = 0.25
+
+
+class FakeClock:
+  """``time`` for the loop module: each reading is TICK after the last."""
+
+  def __init__(self):
+    self.now = 100.0
+
+  def perf_counter(self):
+    self.now += TICK
+    return self.now
+
+
+def initial_state():
+  return {'x': np.zeros((), np.float32), 'n': np.zeros((), np.int32)}
+
+
+class Toy:
+  """make_step/train_step/evaluate, recording the steps they were given."""
+
+  def __init__(self, interrupt_at=None, crash_at=None, sigint_at=None,
+               interrupt_compile=False):
+    self.interrupt_at = interrupt_at
+    self.crash_at = crash_at
+    self.sigint_at = sigint_at
+    self.interrupt_compile = interrupt_compile
+    self.compiled = 0
+    self.calls = []
+    self.saves = []
+
+  def make_step(self):
+    self.compiled += 1
+    if self.interrupt_compile:
+      raise KeyboardInterrupt
+    return self.train_step
+
+  def train_step(self, state, step):
+    if step == self.interrupt_at:
+      raise KeyboardInterrupt
+    if step == self.crash_at:
+      raise RuntimeError('crash')
+    if step == self.sigint_at:
+      # Ctrl-C in the middle of a step: the step finishes.
+      signal.raise_signal(signal.SIGINT)
+    self.calls.append(step)
+    x = np.asarray(state['x'])
+    assert x.dtype == np.float32, x.dtype
+    return {'x': x * np.float32(0.5) + np.float32(step),
+            'n': np.asarray(state['n']) + np.int32(1)}
+
+  def evaluate(self, state):
+    return {'value': float(state['x'])}
+
+  def on_save(self, rows):
+    self.saves.append([row['step'] for row in rows])
+
+
+def expected_rows(steps, num_steps):
+  """The rows of an uninterrupted run evaluating at ``steps``."""
+  rows, last = [], 0
+  for step in steps:
+    rows.append({'step': step, 'value': X[step], 'seconds_per_step': TICK,
+                 'train_seconds': TICK * step})
+    last = step
+  assert last == num_steps or not steps
+  return rows
+
+
+def checkpoint_steps(run):
+  return sorted(int(name) for name in os.listdir(run.checkpointer.directory)
+                if name.isdigit())
+
+
+class LoopTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.workdir = self.create_tempdir().full_path
+    clock = mock.patch.object(loop, 'time', FakeClock())
+    clock.start()
+    self.addCleanup(clock.stop)
+
+  def make_loop(self, num_steps=10, eval_every=3, checkpoint_every=6,
+                workdir=None):
+    return loop.Loop(workdir or self.workdir, example_dir=COMMON,
+                     num_steps=num_steps, eval_every=eval_every,
+                     checkpoint_every=checkpoint_every, desc='toy')
+
+  def train(self, run, toy, state, stop=None):
+    return run.train(state, toy.make_step, toy.evaluate,
+                     show=lambda row: {'value': row['value']},
+                     line=lambda row: f'step {row["step"]}', stop=stop,
+                     on_save=toy.on_save)
+
+  def assert_state(self, state, steps):
+    self.assertEqual(float(state['x']), X[steps])
+    self.assertEqual(int(state['n']), steps)
+
+  @parameterized.parameters(
+      (10, 3, [3, 6, 9, 10]),
+      (9, 3, [3, 6, 9]),       # the last step is an evaluation: once
+      (4, 5, [4]),
+      (1, 1, [1]),
+  )
+  def test_rows_every_eval_every_and_at_the_last_step(self, num_steps,
+                                                      eval_every, steps):
+    run = self.make_loop(num_steps, eval_every, checkpoint_every=6)
+    toy = Toy()
+    state = self.train(run, toy, run.restore(initial_state()))
+    self.assert_state(state, num_steps)
+    self.assertEqual(toy.compiled, 1)
+    self.assertEqual(toy.calls, list(range(num_steps)))
+    rows = expected_rows(steps, num_steps)
+    self.assertEqual(run.rows, rows)
+    self.assertEqual([list(row) for row in run.rows],
+                     [['step', 'value', 'seconds_per_step', 'train_seconds']]
+                     * len(steps))
+    self.assertEqual(logbook.read(os.path.join(self.workdir,
+                                               'metrics.jsonl')), rows)
+    self.assertEqual((run.step, run.train_seconds),
+                     (num_steps, TICK * num_steps))
+    # Saved every 6 steps (at an evaluation) and at the last step.
+    saved = [s for s in steps if s % 6 == 0 or s == num_steps]
+    self.assertEqual(checkpoint_steps(run), saved[-2:])
+    self.assertEqual(toy.saves, [[s for s in steps if s <= at]
+                                 for at in saved])
+
+  def test_seconds_per_step_is_over_the_steps_since_the_last_row(self):
+    clock = loop.time
+
+    class Slow(Toy):
+
+      def train_step(self, state, step):
+        if step in (3, 4):     # two steps of 0.25 + 1.0 s
+          clock.now += 1.0
+        return super().train_step(state, step)
+
+    run = self.make_loop()
+    self.train(run, Slow(), run.restore(initial_state()))
+    self.assertEqual([(row['step'], row['seconds_per_step'],
+                       row['train_seconds']) for row in run.rows],
+                     [(3, 0.25, 0.75), (6, 0.25 + 2 / 3, 3.5),
+                      (9, 0.25, 4.25), (10, 0.25, 4.5)])
+
+  def test_a_finished_run_restored_does_not_train(self):
+    run = self.make_loop()
+    self.train(run, Toy(), run.restore(initial_state()))
+    again = self.make_loop()
+    toy = Toy()
+    state = again.restore(initial_state())
+    self.assertEqual(again.step, 10)
+    self.assert_state(state, 10)
+    state = self.train(again, toy, state)
+    self.assertEqual(toy.calls, [])
+    self.assert_state(state, 10)
+    self.assertEqual(again.rows, expected_rows([3, 6, 9, 10], 10))
+
+  def test_stop_early_saves_that_step(self):
+    run = self.make_loop(checkpoint_every=100)
+    toy = Toy()
+    asked = []
+
+    def stop(rows):
+      asked.append(rows[-1]['step'])
+      return rows[-1]['value'] > 5
+
+    state = self.train(run, toy, run.restore(initial_state()), stop=stop)
+    self.assertEqual(asked, [3, 6])
+    self.assert_state(state, 6)
+    self.assertEqual(toy.calls, list(range(6)))
+    self.assertEqual(run.step, 6)
+    self.assertEqual(run.rows, expected_rows([3, 6], 6))
+    self.assertEqual(checkpoint_steps(run), [6])
+    self.assertEqual(toy.saves, [[3, 6]])
+    # What was saved is the state at step 6.
+    resumed = self.make_loop()
+    self.assert_state(resumed.restore(initial_state()), 6)
+    self.assertEqual(resumed.step, 6)
+
+  def uninterrupted(self):
+    workdir = self.create_tempdir().full_path
+    run = self.make_loop(workdir=workdir)
+    state = self.train(run, Toy(), run.restore(initial_state()))
+    return state, run.rows
+
+  @parameterized.named_parameters(
+      ('after_a_checkpoint', 7, [6, 7], [3, 6]),
+      ('at_a_checkpoint', 6, [6], [3, 6]),
+      ('before_any_checkpoint', 4, [4], [3]),
+      ('after_the_first_step', 1, [1], []),
+  )
+  def test_interrupt_saves_and_resumes_exactly(self, k, saved, rows_before):
+    state, rows = self.uninterrupted()
+    self.assert_state(state, 10)
+
+    run = self.make_loop()
+    toy = Toy(interrupt_at=k)
+    with self.assertRaises(interrupt.TrainingInterrupted) as e:
+      self.train(run, toy, run.restore(initial_state()))
+    self.assertEqual(e.exception.step, k)
+    self.assertEqual(e.exception.checkpoint_dir,
+                     os.path.join(self.workdir, 'checkpoints'))
+    self.assertEqual(toy.calls, list(range(k)))
+    self.assertEqual(checkpoint_steps(run), saved)
+    self.assertEqual(run.rows, [r for r in rows if r['step'] in rows_before])
+
+    resumed = self.make_loop()
+    toy = Toy()
+    restored = resumed.restore(initial_state())
+    self.assertEqual(resumed.step, k)
+    self.assertEqual(resumed.train_seconds, TICK * k)
+    self.assert_state(restored, k)
+    final = self.train(resumed, toy, restored)
+    self.assertEqual(toy.calls, list(range(k, 10)))
+    self.assert_state(final, 10)
+    self.assertEqual(final['x'].dtype, np.float32)
+    # The same rows, timings included (the clock is the same).
+    self.assertEqual(resumed.rows, rows)
+    self.assertEqual(
+        logbook.read(os.path.join(self.workdir, 'metrics.jsonl')), rows)
+    # One provenance segment per start.
+    self.assertEqual([s['from_step'] for s in provenance.read(self.workdir)],
+                     [0, k])
+
+  def test_interrupt_at_step_zero_saves_nothing(self):
+    run = self.make_loop()
+    with self.assertRaises(interrupt.TrainingInterrupted) as e:
+      self.train(run, Toy(interrupt_at=0), run.restore(initial_state()))
+    self.assertEqual((e.exception.step, e.exception.checkpoint_dir),
+                     (0, None))
+    self.assertIsNone(run.checkpointer.latest_step())
+
+  def test_interrupt_while_compiling_saves_nothing(self):
+    run = self.make_loop()
+    toy = Toy(interrupt_compile=True)
+    with self.assertRaises(interrupt.TrainingInterrupted) as e:
+      self.train(run, toy, run.restore(initial_state()))
+    self.assertEqual((e.exception.step, e.exception.checkpoint_dir),
+                     (0, None))
+    self.assertEqual((toy.compiled, toy.calls), (1, []))
+    self.assertEqual(checkpoint_steps(run), [])
+    self.assertEqual(run.rows, [])
+    # A rerun starts from the beginning.
+    again = self.make_loop()
+    self.assert_state(self.train(again, Toy(), again.restore(
+        initial_state())), 10)
+    self.assertEqual(again.rows, expected_rows([3, 6, 9, 10], 10))
+
+  def test_ctrl_c_in_a_step_finishes_the_step(self):
+    if threading.current_thread() is not threading.main_thread():
+      self.skipTest('signal handlers need the main thread')
+    handler = signal.getsignal(signal.SIGINT)
+    run = self.make_loop()
+    toy = Toy(sigint_at=4)
+    with self.assertRaises(interrupt.TrainingInterrupted) as e:
+      self.train(run, toy, run.restore(initial_state()))
+    self.assertIs(signal.getsignal(signal.SIGINT), handler)
+    # Step 4 (the fifth) finished, was saved, and nothing after it ran.
+    self.assertEqual(e.exception.step, 5)
+    self.assertEqual(toy.calls, [0, 1, 2, 3, 4])
+    self.assertEqual(checkpoint_steps(run), [5])
+    resumed = self.make_loop()
+    state = self.train(resumed, Toy(), resumed.restore(initial_state()))
+    self.assert_state(state, 10)
+    self.assertEqual(resumed.rows, expected_rows([3, 6, 9, 10], 10))
+
+  def test_a_crash_resumes_from_the_last_checkpoint(self):
+    # Row 9 was logged after the checkpoint at 6; the resumed run logs it
+    # again, once.
+    run = self.make_loop()
+    with self.assertRaises(RuntimeError):
+      self.train(run, Toy(crash_at=9), run.restore(initial_state()))
+    run.checkpointer.close()
+    self.assertEqual([r['step'] for r in run.rows], [3, 6, 9])
+    resumed = self.make_loop()
+    toy = Toy()
+    state = self.train(resumed, toy, resumed.restore(initial_state()))
+    self.assertEqual(toy.calls, [6, 7, 8, 9])
+    self.assert_state(state, 10)
+    self.assertEqual(resumed.rows, expected_rows([3, 6, 9, 10], 10))
+    self.assertEqual(
+        logbook.read(os.path.join(self.workdir, 'metrics.jsonl')),
+        expected_rows([3, 6, 9, 10], 10))
+
+  def test_restore_records_a_provenance_segment(self):
+    run = self.make_loop(num_steps=4, eval_every=2, checkpoint_every=2)
+    self.train(run, Toy(), run.restore(initial_state()))
+    segments = provenance.read(self.workdir)
+    self.assertLen(segments, 1)
+    self.assertEqual(segments[0]['from_step'], 0)
+    self.assertContainsSubset(provenance.ENVIRONMENT_KEYS, segments[0])
+    self.make_loop(num_steps=8).restore(initial_state())
+    segments = provenance.read(self.workdir)
+    self.assertEqual([s['from_step'] for s in segments], [0, 4])
+    self.assertEqual(provenance.differences(*segments), [])
+
+
+def make_config(**overrides):
+  config = ml_collections.ConfigDict({'learning_rate': 1e-3,
+                                      'num_steps': 10,
+                                      'model': {'width': 16,
+                                                'sizes': (1, 2)}})
+  config.update(overrides)
+  return config
+
+
+class StartRunTest(absltest.TestCase):
+
+  def test_writes_the_config(self):
+    workdir = os.path.join(self.create_tempdir().full_path, 'a', 'run')
+    loop.start_run(workdir, make_config())
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(json.load(f), {'learning_rate': 1e-3,
+                                      'num_steps': 10,
+                                      'model': {'width': 16,
+                                                'sizes': [1, 2]}})
+    # Without a checkpoint there is no run to protect: a new config is
+    # written over the old one.
+    loop.start_run(workdir, make_config(learning_rate=0.5))
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(json.load(f)['learning_rate'], 0.5)
+
+  def test_refuses_another_config_once_a_run_saved(self):
+    workdir = self.create_tempdir().full_path
+    loop.start_run(workdir, make_config())
+    run = loop.Loop(workdir, example_dir=COMMON, num_steps=2, eval_every=1,
+                    checkpoint_every=1, desc='toy')
+    toy = Toy()
+    run.train(run.restore(initial_state()), toy.make_step, toy.evaluate,
+              show=lambda row: {}, line=str)
+    # The same config (tuples as JSON lists) resumes; so does a change of a
+    # field that may change.
+    loop.start_run(workdir, make_config())
+    loop.start_run(workdir, make_config(num_steps=20),
+                   may_change=['num_steps'])
+    # config.json holds the config of the latest start.
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(json.load(f)['num_steps'], 20)
+    with self.assertRaises(schema.ConfigError) as e:
+      loop.start_run(workdir, make_config(num_steps=20, learning_rate=0.1))
+    self.assertIn('config.learning_rate: 0.001 there, 0.1 here',
+                  str(e.exception))
+    with self.assertRaises(schema.ConfigError) as e:
+      loop.start_run(workdir, make_config(num_steps=30))
+    self.assertIn('config.num_steps: 20 there, 30 here', str(e.exception))
+    config = make_config()
+    config.model.width = 32
+    with self.assertRaises(schema.ConfigError) as e:
+      loop.start_run(workdir, config, may_change=['num_steps'])
+    self.assertIn('config.model.width: 16 there, 32 here', str(e.exception))
+
+  def test_a_workdir_that_cannot_be_made(self):
+    parent = self.create_tempfile().full_path   # a file, not a directory
+    with self.assertRaises(schema.ConfigError) as e:
+      loop.start_run(os.path.join(parent, 'run'), make_config())
+    self.assertIn('cannot create the work directory', str(e.exception))
+
+
+if __name__ == '__main__':
+  absltest.main()
