@@ -232,9 +232,9 @@ class Loop:
     except KeyboardInterrupt:
       if self.step and self.checkpointer.latest_step() != self.step:
         self._save(state)
-      self.checkpointer.close()
       raise interrupt.TrainingInterrupted(
           self.step,
           self.checkpointer.directory if self.step else None) from None
-    self.checkpointer.close()
+    finally:
+      self.checkpointer.close()
     return state
