@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 import datetime
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -40,7 +41,7 @@ ENVIRONMENT_KEYS = ('code_hash', *PACKAGES, 'python', 'backend',
                     'xla_flags', 'cpu')
 
 # Files that read results but never train: edits to them keep the code hash.
-_NOT_TRAINING = ('compare.py', 'tables.py', 'noise_floor.py')
+_NOT_TRAINING = ('compare.py', 'suites.py', 'tables.py')
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -103,6 +104,21 @@ def _version(package: str) -> str | None:
     return None
 
 
+@functools.cache
+def _code(directories: tuple[str, ...]) -> dict[str, Any]:
+  """The code of this process, read once: the first time a run starts.
+
+  Python has loaded the code that trains by then; files edited on disk
+  afterwards change nothing this process computes, so they must not change
+  what it records either (a sweep that runs for hours records the code it
+  started with).
+  """
+  dirty = _git('status', '--porcelain', '--untracked-files=no')
+  return {'git_commit': _git('rev-parse', 'HEAD'),
+          'git_dirty': None if dirty is None else bool(dirty),
+          'code_hash': code_hash(directories)}
+
+
 def collect(example_dir: str) -> dict[str, Any]:
   """The record of this process: code, versions, devices, XLA flags, CPU.
 
@@ -118,15 +134,11 @@ def collect(example_dir: str) -> dict[str, Any]:
   import jax  # pylint: disable=g-import-not-at-top
   import snr_optax  # pylint: disable=g-import-not-at-top
 
-  dirty = _git('status', '--porcelain', '--untracked-files=no')
   devices = jax.devices()
   record = {
-      'git_commit': _git('rev-parse', 'HEAD'),
-      'git_dirty': None if dirty is None else bool(dirty),
-      'code_hash': code_hash([
-          os.path.dirname(os.path.abspath(snr_optax.__file__)),
-          os.path.dirname(os.path.abspath(__file__)),
-          os.path.abspath(example_dir)]),
+      **_code((os.path.dirname(os.path.abspath(snr_optax.__file__)),
+               os.path.dirname(os.path.abspath(__file__)),
+               os.path.abspath(example_dir))),
       **{package: _version(package) for package in PACKAGES},
       'python': platform.python_version(),
       'backend': jax.default_backend(),

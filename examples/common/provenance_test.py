@@ -35,7 +35,7 @@ def make_tree(root):
       'pkg/train_test.py': 'assert True\n',
       'pkg/compare.py': 'print(1)\n',
       'pkg/tables.py': 'print(2)\n',
-      'pkg/noise_floor.py': 'print(3)\n',
+      'pkg/suites.py': 'print(3)\n',
       'pkg/README.md': 'text\n',
       'pkg/__pycache__/train.py': 'cached\n',
       'pkg/.hidden/notes.py': 'hidden\n',
@@ -110,7 +110,7 @@ class CodeHashTest(absltest.TestCase):
   def test_tests_and_result_readers_do_not_count(self):
     package = make_tree(self.create_tempdir().full_path)
     before = provenance.code_hash([package])
-    for name in ('train_test.py', 'compare.py', 'tables.py', 'noise_floor.py',
+    for name in ('train_test.py', 'compare.py', 'tables.py', 'suites.py',
                  'README.md', '__pycache__/train.py', '.hidden/notes.py',
                  'sub/model_test.py', 'sub/compare.py'):
       write(os.path.join(package, name), 'changed\n')

@@ -5,28 +5,30 @@
 Resumable: a finished run (``result.json`` present) is skipped and an
 unfinished one resumes from its last checkpoint, so a long sweep can run in
 the background and be restarted at will. Writes ``results.json``,
-``results.md`` (the table) and ``val_accuracy.png`` into ``--workdir``.
+``results.md`` (the table, with the environment it was measured in and the
+commands that made it) and ``val_accuracy.png`` into ``--workdir``; refuses
+to put runs from different code or environments into one table.
 
   python -m examples.grokking.compare --suite=paper --seeds=0,1,2 \\
       --workdir=runs/paper
+  python -m examples.grokking.compare --suite=paper --seeds=0,1,2 \\
+      --workdir=runs/paper --table_only --noise_floor=runs/paper_8dev \\
+      --publish=examples/grokking/results/paper
 
 Ctrl-C saves the running run's checkpoint and prints the command that goes
-on with the suite.
+on with the suite. The machinery (suites, provenance, noise floor, README
+blocks) is ``examples/common/suites.py``; this file holds the suites of this
+example and how its table reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 import json
-import math
 import os
 import statistics
 import sys
-import types
-from typing import Any, NamedTuple
-
-from absl import flags
-from absl import logging
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -34,10 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.common import schema  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.common import provenance  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.common import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.common import tables  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.grokking import train  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking.configs import adamw  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking.configs import grokfast  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking.configs import quick  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -46,30 +49,7 @@ from examples.grokking.configs import snr_adam_grokfast  # pylint: disable=g-imp
 from examples.grokking.configs import streaming  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking.configs import tiny  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-
-
-class Run(NamedTuple):
-  """A run of a suite: an optimizer's config file, changed by ``extra``."""
-  base: types.ModuleType       # configs/<optimizer>.py
-  extra: Mapping[str, Any] = {}
-
-  @property
-  def overrides(self) -> dict[str, Any]:
-    return {**self.base.OVERRIDES, **self.extra}
-
-  @property
-  def label(self) -> str:
-    """The config file's label, then what this run changes."""
-    changes = ', '.join(f'{k}={v}' for k, v in self.extra.items())
-    return f'{self.base.LABEL}, {changes}' if changes else self.base.LABEL
-
-
-class Suite(NamedTuple):
-  """A task (overrides of the default) and its runs; the first is the baseline."""
-  task: Mapping[str, Any]
-  runs: Mapping[str, Run]
-  about: str
-
+Run, Suite = suites.Run, suites.Suite
 
 SUITES: dict[str, Suite] = {
     'paper': Suite(
@@ -153,108 +133,6 @@ SUITES: dict[str, Suite] = {
         runs={'adamw': Run(adamw), 'snr_adam': Run(snr_adam)}),
 }
 
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-  """Defined only when run as a program, so that tests can import this."""
-  flags.DEFINE_string('workdir', None, '(required) Where the runs (one '
-                      'directory each), the table and the plot go; finished '
-                      'runs there are skipped, unfinished ones resumed.')
-  flags.DEFINE_enum('suite', 'quick', list(SUITES), 'Which suite to run.')
-  flags.DEFINE_list('seeds', ['0', '1', '2'],
-                    'Seeds (data split, init, order).')
-  flags.DEFINE_list('only', [], 'Run only these run names of the suite.')
-  flags.DEFINE_integer('num_steps', 0, 'Override the step budget (0: keep).')
-  flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
-  flags.DEFINE_multi_string(
-      'override', [], 'field=value, applied to every run (repeatable), e.g. '
-      '--override=mesh_data=2 to re-run a suite data-parallel; the value is '
-      'parsed as the type of the default config\'s field.')
-
-
-def make_config(suite: str, name: str, seed: int, num_steps: int = 0,
-                overrides: Mapping[str, Any] = None):
-  """The config of run ``name`` of ``suite`` at ``seed``.
-
-  ``num_steps`` (if not 0) replaces the suite's budget; ``overrides`` (e.g.
-  ``{'mesh_data': 2}``) change every run of a re-run alike.
-  """
-  the_suite = SUITES[suite]
-  return configs.build(the_suite.task, the_suite.runs[name].overrides,
-                       {'seed': seed},
-                       {'num_steps': num_steps} if num_steps else {},
-                       overrides or {})
-
-
-def run_dir(workdir: str, name: str, seed: int) -> str:
-  return os.path.join(workdir, name, f'seed_{seed}')
-
-
-def parse_overrides(texts: list[str]) -> dict[str, Any]:
-  """``['mesh_data=2']`` -> ``{'mesh_data': 2}``, typed like the default.
-
-  Raises:
-    cli.UsageError: not ``field=value``, an unknown field, or a value that
-      is not of the field's type.
-  """
-  defaults = schema.flatten(configs.default.get_config())
-  overrides = {}
-  for text in texts:
-    name, sep, value = text.partition('=')
-    if not sep:
-      raise cli.UsageError(f'--override={text}: give field=value, e.g. '
-                           '--override=mesh_data=2')
-    if name not in defaults:
-      raise cli.UsageError('--override: ' + schema.unknown_field_message(
-          name, defaults))
-    kind = type(defaults[name])
-    try:
-      if kind is bool:
-        if value.lower() not in ('true', 'false'):
-          raise ValueError(value)
-        overrides[name] = value.lower() == 'true'
-      else:
-        overrides[name] = kind(value)
-    except ValueError:
-      raise cli.UsageError(f'--override={text}: {name} takes a '
-                           f'{kind.__name__}, got {value!r}') from None
-  return overrides
-
-
-def run_suite(workdir: str, suite: str, seeds: list[int],
-              only: list[str] = (), num_steps: int = 0,
-              overrides: Mapping[str, Any] = None) -> None:
-  """Trains every (run, seed) not finished yet, seed-major order."""
-  names = [n for n in SUITES[suite].runs if not only or n in only]
-  for seed in seeds:
-    for name in names:
-      path = run_dir(workdir, name, seed)
-      if os.path.exists(os.path.join(path, 'result.json')):
-        continue
-      logging.info('=== %s seed %d -> %s', name, seed, path)
-      train.train_and_evaluate(
-          make_config(suite, name, seed, num_steps, overrides), path)
-
-
-def _median(values):
-  return statistics.median(values) if values else None
-
-
-def censored_median(values):
-  """Median over seeds, a run that never reached the target counting as +inf.
-
-  A run stopped at its budget is right-censored: it would have needed more
-  steps than any run that got there. So 2 of 3 seeds at 95% still have a
-  median (the slower of the two), while 1 of 2 or 1 of 3 do not (None).
-  """
-  if not values:
-    return None
-  median = statistics.median(
-      [math.inf if v is None else v for v in values])
-  return None if math.isinf(median) else median
-
-
 # Earlier milestones than the target: 95% is reached through oscillations
 # (slingshots), so when runs come close these say who got there first.
 MILESTONES = (0.5, 0.9)
@@ -265,129 +143,217 @@ def first_step_at(rows: list[dict[str, Any]], accuracy: float):
               None)
 
 
-def tabulate(workdir: str, suite: str, seeds: list[int]) -> dict[str, Any]:
-  """Aggregates finished runs into results.json, results.md and a plot."""
+def _mean_mask(curve):
+  values = [r['mask_fraction'] for r in curve
+            if r.get('mask_fraction') is not None]
+  return sum(values) / len(values) if values else None
+
+
+def _per_seed(workdir: str, name: str, seed: int) -> dict[str, Any] | None:
+  """One finished run's numbers, or None if it has not finished."""
+  result = suites.result(workdir, name, seed)
+  if result is None:
+    return None
+  curve = logbook_lib.read(os.path.join(suites.run_dir(workdir, name, seed),
+                                        'metrics.jsonl'))
+  return {
+      'seed': seed,
+      'steps_to_target': result['steps_to_target'],
+      'seconds_to_target': result['seconds_to_target'],
+      'final_step': result['final_step'],
+      'final_val_accuracy': result['final_val_accuracy'],
+      'seconds_per_step': result['seconds_per_step'],
+      'mean_mask': _mean_mask(curve),
+      **{f'steps_to_{a:g}': first_step_at(curve, a) for a in MILESTONES},
+  }
+
+
+def _ratio(base, value):
+  return None if not base or not value else base / value
+
+
+def tabulate(workdir: str, suite: str, seeds: list[int], *,
+             allow_mixed: bool = False,
+             noise_workdirs: list[str] = ()) -> dict[str, Any]:
+  """Aggregates finished runs into results.json, results.md and a plot.
+
+  Raises:
+    tables.MixedRunsError: the runs (or a noise-floor directory's) come
+      from different code or environments and not ``allow_mixed``.
+  """
+  the_suite = SUITES[suite]
+  environment = suites.environment_of(workdir, the_suite, seeds, allow_mixed)
   rows, curves = {}, {}
-  names = list(SUITES[suite].runs)
+  names = list(the_suite.runs)
   for name in names:
-    results = []
-    for seed in seeds:
-      path = os.path.join(run_dir(workdir, name, seed), 'result.json')
-      if os.path.exists(path):
-        with open(path) as f:
-          results.append(json.load(f))
-        curves.setdefault(name, []).append(logbook_lib.read(
-            os.path.join(run_dir(workdir, name, seed), 'metrics.jsonl')))
-    if not results:
+    per_seed = [r for r in (_per_seed(workdir, name, s) for s in seeds)
+                if r is not None]
+    if not per_seed:
       continue
-    milestones = {}
-    for accuracy in MILESTONES:
-      steps = [first_step_at(c, accuracy) for c in curves[name]]
-      milestones[f'{accuracy:g}'] = {
-          'steps': steps,
-          'median_steps': censored_median(steps)}
-    reached = [r for r in results if r['steps_to_target'] is not None]
+    curves[name] = [logbook_lib.read(os.path.join(
+        suites.run_dir(workdir, name, r['seed']), 'metrics.jsonl'))
+                    for r in per_seed]
+    masks = [r['mean_mask'] for r in per_seed if r['mean_mask'] is not None]
     rows[name] = {
-        'seeds': [r['seed'] for r in results],
-        'reached': len(reached),
-        'steps_to_target': [r['steps_to_target'] for r in results],
-        'seconds_to_target': [r['seconds_to_target'] for r in results],
-        'median_steps': censored_median(
-            [r['steps_to_target'] for r in results]),
-        'median_seconds': censored_median(
-            [r['seconds_to_target'] for r in results]),
-        'budget': max(r['final_step'] for r in results),
-        'final_val_accuracy': [r['final_val_accuracy'] for r in results],
-        'seconds_per_step': _median([r['seconds_per_step'] for r in results]),
-        'milestones': milestones,
+        'label': the_suite.runs[name].label,
+        'overrides': the_suite.runs[name].overrides,
+        'per_seed': per_seed,
+        'seeds': [r['seed'] for r in per_seed],
+        'reached': sum(r['steps_to_target'] is not None for r in per_seed),
+        'median_steps': suites.censored_median(
+            [r['steps_to_target'] for r in per_seed]),
+        'budget': max(r['final_step'] for r in per_seed),
+        'seconds_per_step': statistics.median(
+            [r['seconds_per_step'] for r in per_seed]),
+        'mean_mask': sum(masks) / len(masks) if masks else None,
+        **{f'median_steps_to_{a:g}': suites.censored_median(
+            [r[f'steps_to_{a:g}'] for r in per_seed]) for a in MILESTONES},
     }
-  base = rows.get(names[0], {})
+  base = rows.get(names[0])
   for row in rows.values():
-    for key in ('steps', 'seconds'):
-      b, v = base.get(f'median_{key}'), row[f'median_{key}']
-      row[f'{key}_ratio_to_{names[0]}'] = (None if not b or not v
-                                           else b / v)
-  # The target of the suite's task (configs/default.py unless overridden).
-  target = make_config(suite, names[0], 0).target_val_accuracy
-  summary = {'suite': suite, 'task': dict(SUITES[suite].task),
-             'runs': {n: r.overrides for n, r in SUITES[suite].runs.items()}, 'seeds': seeds,
-             'target_val_accuracy': target, 'results': rows}
+    row['ratio'] = _ratio(base and base['median_steps'], row['median_steps'])
+    base_steps = {} if base is None else {
+        r['seed']: r['steps_to_target'] for r in base['per_seed']}
+    row['same_seed_ratios'] = [_ratio(base_steps.get(r['seed']),
+                                      r['steps_to_target'])
+                               for r in row['per_seed']]
+  config = make_config(suite, names[0], 0)
+  summary = {
+      'suite': suite, 'about': the_suite.about,
+      'task': dict(the_suite.task), 'seeds': seeds,
+      'baseline': names[0],
+      'target_val_accuracy': config.target_val_accuracy,
+      'eval_every': config.eval_every,
+      'environment': environment,
+      'started': suites.start_dates(workdir, the_suite, seeds),
+      'commands': suites.commands_of([workdir, *noise_workdirs], the_suite,
+                                     seeds),
+      'noise_floor': (suites.measure_noise_floor(
+          workdir, noise_workdirs, the_suite, seeds, 'steps_to_target')
+                      if noise_workdirs and environment else None),
+      'results': rows,
+  }
   with open(os.path.join(workdir, 'results.json'), 'w') as f:
     json.dump(summary, f, indent=1)
-  table = markdown_table(rows, names[0], target)
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(table + '\n')
+    f.write(render(summary) + '\n')
   if curves:
     plots.compare_curves(curves, os.path.join(workdir, 'val_accuracy.png'),
-                         title=f'held-out accuracy ({suite})', target=target)
+                         title=f'held-out accuracy ({suite})',
+                         target=config.target_val_accuracy)
   return summary
 
 
-def markdown_table(rows: dict[str, Any], baseline: str,
-                   target: float) -> str:
-  """The table of ``results.md``; ``target``: held-out accuracy, e.g. 0.95."""
-  def fmt(x, spec):
-    return '-' if x is None else format(x, spec)
+def _steps(values) -> str:
+  return ', '.join('-' if v is None else f'{v:,}' for v in values)
 
-  milestones = ' | '.join(f'median steps to {a:.0%}' for a in MILESTONES)
-  lines = [f'| run | reached {target:.0%} | steps to {target:.0%} (per seed) '
-           '| median steps | '
-           f'median seconds | speed-up vs {baseline} (steps) | s/step | '
-           f'{milestones} |',
-           '|---|---|---|---|---|---|---|' + '---|' * len(MILESTONES)]
-  for name, row in rows.items():
-    per_seed = ', '.join('-' if s is None else str(s)
-                         for s in row['steps_to_target'])
-    reached = f'{row["reached"]}/{len(row["seeds"])}'
-    median_steps = (fmt(row['median_steps'], ',.0f')
-                    if row['median_steps'] is not None
-                    else f'not reached by {row["budget"]:,}')
+
+def markdown_table(summary: Mapping[str, Any]) -> str:
+  """The table of ``results.md`` (``render`` adds its caption)."""
+  target = summary['target_val_accuracy']
+  base = summary['baseline']
+  floor = (summary.get('noise_floor') or {}).get('factor')
+  lines = [f'| run | seeds at {target:.0%} | steps to {target:.0%} (per seed)'
+           f' | median | x {base} (median) | x {base} (same seed) | steps '
+           f'to 90% (per seed) | mean mask | s/step | steps run (max) |',
+           '|---|---:|---|---:|---:|---|---|---:|---:|---:|']
+  for name, row in summary['results'].items():
+    median = (f'{row["median_steps"]:,.0f}' if row['median_steps']
+              is not None else 'not reached')
+    same_seed = ', '.join(tables.ratio_text(r, floor)
+                          for r in row['same_seed_ratios'])
+    mask = '-' if row['mean_mask'] is None else f'{row["mean_mask"]:.2f}'
     lines.append(
-        f'| {name} | {reached} | {per_seed} | {median_steps} | '
-        f'{fmt(row["median_seconds"], ",.0f")} | '
-        f'{fmt(row[f"steps_ratio_to_{baseline}"], ".2f")} | '
-        f'{fmt(row["seconds_per_step"], ".3f")} | '
-        + ' | '.join(fmt(row['milestones'][f'{a:g}']['median_steps'], ',.0f')
-                     for a in MILESTONES) + ' |')
+        f'| {row["label"]} (`{name}`) | {row["reached"]}/{len(row["seeds"])}'
+        f' | {_steps(r["steps_to_target"] for r in row["per_seed"])} | '
+        f'{median} | {tables.ratio_text(row["ratio"], floor)} | '
+        f'{same_seed} | '
+        f'{_steps(r["steps_to_0.9"] for r in row["per_seed"])} | {mask} | '
+        f'{row["seconds_per_step"]:.3f} | {row["budget"]:,} |')
   return '\n'.join(lines)
 
 
-def main(argv):
-  del argv
-  try:
-    seeds = [int(s) for s in FLAGS.seeds]
-  except ValueError:
-    raise cli.UsageError(f'--seeds={",".join(FLAGS.seeds)}: give integers '
-                         'separated by commas, e.g. --seeds=0,1,2') from None
-  if not seeds or min(seeds) < 0:
-    raise cli.UsageError('--seeds: give one or more integers >= 0, e.g. '
-                         '--seeds=0,1,2')
-  runs = SUITES[FLAGS.suite].runs
-  unknown = [n for n in FLAGS.only if n not in runs]
-  if unknown:
-    raise cli.UsageError(f'--only: no run {unknown[0]!r} in suite '
-                         f'{FLAGS.suite!r}; its runs: {", ".join(runs)}')
-  if FLAGS.num_steps < 0:
-    raise cli.UsageError(f'--num_steps must be >= 0 (0: the suite\'s '
-                         f'budget), got {FLAGS.num_steps}')
-  overrides = parse_overrides(FLAGS.override)
-  for name in runs:
-    config_schema.validate(make_config(FLAGS.suite, name, seeds[0],
-                                       FLAGS.num_steps, overrides))
-  workdir = cli.check_workdir(FLAGS.workdir)
-  os.makedirs(workdir, exist_ok=True)
-  if not FLAGS.table_only:
-    run_suite(workdir, FLAGS.suite, seeds, FLAGS.only, FLAGS.num_steps,
-              overrides)
-  summary = tabulate(workdir, FLAGS.suite, seeds)
-  print(markdown_table(summary['results'], next(iter(runs)),
-                       summary['target_val_accuracy']))
-  files = [os.path.join(workdir, f) for f in ('results.md', 'results.json',
-                                               'val_accuracy.png')]
-  print('wrote ' + ', '.join(f for f in files if os.path.exists(f))
-        + f' (runs in {os.path.join(workdir, "<run>", "seed_<seed>")})')
+def _noise_text(floor: Mapping[str, Any] | None, target: float) -> str:
+  if not floor or not floor['pairs']:
+    return ('No noise floor was measured for this table: read ratios near '
+            '1 with care (the same seed under another summation order can '
+            'move steps to the target by 10% or more).')
+  runs = sorted({c['run'] for c in floor['cells']})
+  seeds = sorted({c['seed'] for c in floor['cells']})
+  moved = [c for c in floor['cells'] if c['factor'] is not None
+           and c['factor'] > 1]
+  censored = (f'; in {floor["censored"]} pair(s) only one of the two '
+              f'reached {target:.0%}' if floor['censored'] else '')
+  return (f'**Noise floor.** The same code, runs ({", ".join(runs)}) and '
+          f'seeds ({", ".join(map(str, seeds))}) re-run with '
+          + ' and with '.join(f'`{p}`' for p in floor['perturbations'])
+          + f' (only the order of floating-point sums changes) reached '
+          f'{target:.0%} at a different step in {len(moved)} of '
+          f'{floor["pairs"]} pairs, by a factor of up to '
+          f'{floor["factor"]:.2f} (median {floor["median_factor"]:.2f})'
+          f'{censored}. Ratios inside [1/{floor["factor"]:.2f}, '
+          f'{floor["factor"]:.2f}] are shown in parentheses: summation order '
+          'alone moves a run that far.')
+
+
+def render(summary: Mapping[str, Any]) -> str:
+  """``results.md``: what ran where, the noise floor and the table."""
+  env = summary['environment']
+  target = summary['target_val_accuracy']
+  task = ', '.join(f'{k}={v}' for k, v in summary['task'].items())
+  seeds = ','.join(map(str, summary['seeds']))
+  started = summary['started']
+  when = (f'{started[0][:10]} to {started[-1][:10]}'
+          if started and started[0][:10] != started[-1][:10]
+          else (started[0][:10] if started else 'unknown dates'))
+  where = ('in environments that differ (--allow_mixed)' if env is None
+           else provenance.describe(env))
+  return '\n\n'.join([
+      f'Suite `{summary["suite"]}`: {summary["about"]} (task overrides of '
+      f'`configs/default.py`: {task}); seeds {seeds}; a run stops at its '
+      f'first evaluation (every {summary["eval_every"]} steps, on the whole '
+      f'held-out set) at or above {target:.0%}. Measured {when}, {where}. '
+      f'"x {summary["baseline"]} (same seed)" divides the baseline\'s steps '
+      'on the same seed (same split, initialisation and batches) by the '
+      'run\'s; a median counts a seed that did not reach the target as '
+      'slower than every seed that did; "mean mask" is the mean over '
+      'evaluations and seeds of the fraction of coordinates the mask '
+      'passes; s/step is wall-clock training time, only comparable within '
+      'the table (other jobs shared the cores).',
+      _noise_text(summary.get('noise_floor'), target),
+      markdown_table(summary),
+      'The commands that made it (from the runs\' provenance.json):\n\n'
+      + '\n'.join(f'    {c}' for c in summary['commands'])])
+
+
+
+
+def _train(config, workdir):
+  # Imported here, so that --help and bad flags answer before JAX loads.
+  from examples.grokking import train  # pylint: disable=g-import-not-at-top
+  return train.train_and_evaluate(config, workdir)
+
+
+EXAMPLE = suites.Example(
+    module='examples.grokking.compare', suites=SUITES, build=configs.build,
+    validate=config_schema.validate, train=_train, tabulate=tabulate,
+    render=render, files=('results.md', 'results.json', 'val_accuracy.png'))
+
+
+def make_config(suite: str, name: str, seed: int, num_steps: int = 0,
+                overrides: Mapping[str, Any] = None):
+  """The config of run ``name`` of suite ``suite`` at ``seed``."""
+  return suites.make_config(configs.build, SUITES[suite], name, seed,
+                            num_steps, overrides)
+
+
+def run_suite(workdir: str, suite: str, seeds: list[int], only=(),
+              num_steps: int = 0, overrides: Mapping[str, Any] = None):
+  """Trains every (run, seed) of ``suite`` not finished in ``workdir``."""
+  suites.run_suite(EXAMPLE, workdir, suite, seeds, only, num_steps,
+                   overrides)
 
 
 if __name__ == '__main__':
-  define_flags()
-  cli.run(main)
+  suites.define_flags(EXAMPLE, default_suite='quick')
+  cli.run(lambda argv: suites.main(EXAMPLE))

@@ -26,6 +26,7 @@ import snr_optax as so
 from examples.common import cli
 from examples.common import interrupt
 from examples.common import schema
+from examples.common import suites
 from examples.grokking import compare
 from examples.grokking import config_schema
 from examples.grokking import data
@@ -515,17 +516,33 @@ class CompareTest(parameterized.TestCase):
       on_disk = json.load(f)
     self.assertEqual(on_disk, json.loads(json.dumps(summary)))
     self.assertEqual(set(on_disk['results']), {'adamw', 'snr_adam'})
-    for row in on_disk['results'].values():
+    for name, row in on_disk['results'].items():
       self.assertEqual(row['seeds'], [0, 1])
-      self.assertLen(row['steps_to_target'], 2)
+      self.assertLen(row['per_seed'], 2)
       self.assertEqual(row['budget'], 20)
-      self.assertEqual(set(row['milestones']), {'0.5', '0.9'})
-      for milestone in row['milestones'].values():
-        self.assertLen(milestone['steps'], 2)
+      self.assertEqual(row['label'], compare.SUITES['tiny'].runs[name].label)
+      for seed in row['per_seed']:
+        with open(os.path.join(workdir, name, f'seed_{seed["seed"]}',
+                               'result.json')) as f:
+          result = json.load(f)
+        self.assertEqual(seed['steps_to_target'], result['steps_to_target'])
+        self.assertEqual(seed['final_step'], result['final_step'])
+    # The mean mask is the mean of the logged mask fractions.
+    logged = [r['mask_fraction'] for seed in (0, 1) for r in read_metrics(
+        os.path.join(workdir, 'snr_adam', f'seed_{seed}'))]
+    self.assertAlmostEqual(on_disk['results']['snr_adam']['mean_mask'],
+                           sum(logged) / len(logged))
+    self.assertIsNone(on_disk['results']['adamw']['mean_mask'])
     self.assertEqual(on_disk['target_val_accuracy'], 0.95)
+    # Every run recorded where it ran; the table names it.
+    self.assertEqual(on_disk['environment']['device_count'],
+                     jax.device_count())
     table = open(os.path.join(workdir, 'results.md')).read()
-    self.assertIn('| adamw |', table)
-    self.assertIn('| run | reached 95% | steps to 95% (per seed) |', table)
+    self.assertIn('(`adamw`) | 0/2 |', table)
+    self.assertIn(f'jax {jax.__version__}', table)
+    # The command that made the runs, as recorded (here: this test).
+    self.assertIn("from the runs' provenance.json):\n\n    XLA_FLAGS=", table)
+    self.assertIn('pytest', table.split('provenance.json):')[1])
     self.assertTrue(os.path.exists(os.path.join(workdir,
                                                 'val_accuracy.png')))
     # Finished runs are skipped: a second call trains nothing.
@@ -534,6 +551,127 @@ class CompareTest(parameterized.TestCase):
     compare.run_suite(workdir, 'tiny', [0, 1])
     self.assertEqual(mtime, os.path.getmtime(os.path.join(
         workdir, 'adamw', 'seed_0', 'result.json')))
+
+  def _tiny_runs(self, overrides=None):
+    workdir = self.create_tempdir().full_path
+    # Target 0: every run reaches it at its first evaluation (step 5).
+    compare.run_suite(workdir, 'tiny', [0],
+                      overrides={'target_val_accuracy': 0.0,
+                                 **(overrides or {})})
+    return workdir
+
+  def _edit_provenance(self, run, **changes):
+    path = os.path.join(run, 'provenance.json')
+    with open(path) as f:
+      record = json.load(f)
+    record['segments'][-1].update(changes)
+    with open(path, 'w') as f:
+      json.dump(record, f)
+
+  def test_runs_from_two_environments_are_not_tabulated_together(self):
+    workdir = self._tiny_runs()
+    self._edit_provenance(os.path.join(workdir, 'snr_adam', 'seed_0'),
+                          xla_flags='--xla_cpu_something', jaxlib='0.0.1')
+    with self.assertRaisesRegex(
+        compare.tables.MixedRunsError,
+        r'snr_adam seed 0 and adamw seed 0 ran in different environments '
+        r"\(jaxlib: '.*' vs '0.0.1'; xla_flags: '.*' vs "
+        r"'--xla_cpu_something'\)"):
+      compare.tabulate(workdir, 'tiny', [0])
+    summary = compare.tabulate(workdir, 'tiny', [0], allow_mixed=True)
+    self.assertEqual(summary['results']['snr_adam']['per_seed'][0]
+                     ['steps_to_target'], 5)
+    # The program says it in one line, and how to go on anyway.
+    out = subprocess.run(
+        [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
+         '--seeds=0', '--table_only', f'--workdir={workdir}'],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+    self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+    self.assertIn('(--allow_mixed tabulates them anyway)', out.stderr)
+
+  def test_a_run_resumed_elsewhere_is_mixed(self):
+    workdir = self._tiny_runs()
+    path = os.path.join(workdir, 'adamw', 'seed_0', 'provenance.json')
+    with open(path) as f:
+      record = json.load(f)
+    record['segments'].append({**record['segments'][0], 'from_step': 10,
+                               'device_count': 99})
+    with open(path, 'w') as f:
+      json.dump(record, f)
+    with self.assertRaisesRegex(compare.tables.MixedRunsError,
+                                'resumed from step 10'):
+      compare.tabulate(workdir, 'tiny', [0])
+
+  def test_a_run_without_provenance_is_refused(self):
+    workdir = self._tiny_runs()
+    os.remove(os.path.join(workdir, 'adamw', 'seed_0', 'provenance.json'))
+    with self.assertRaisesRegex(compare.tables.MixedRunsError,
+                                'adamw seed 0 recorded no provenance'):
+      compare.tabulate(workdir, 'tiny', [0])
+
+  def test_noise_floor_pairs_the_same_runs_and_names_the_perturbation(self):
+    reference = self._tiny_runs()
+    perturbed = self._tiny_runs({'mesh_data': -1})
+    summary = compare.tabulate(reference, 'tiny', [0],
+                               noise_workdirs=[perturbed])
+    floor = summary['noise_floor']
+    self.assertEqual(floor['pairs'], 2)
+    self.assertEqual(floor['factor'], 1.0)
+    self.assertEqual(floor['perturbations'], ['mesh_data=-1'])
+    self.assertEqual({(c['run'], c['reference'], c['perturbed'])
+                      for c in floor['cells']},
+                     {('adamw', 5, 5), ('snr_adam', 5, 5)})
+    text = compare.render(summary)
+    self.assertIn('re-run with `mesh_data=-1`', text)
+    # Ratios inside the floor are marked.
+    self.assertIn('| (1.00) |', text)
+    # Other code is not a noise floor.
+    self._edit_provenance(os.path.join(perturbed, 'adamw', 'seed_0'),
+                          code_hash='0' * 64)
+    self._edit_provenance(os.path.join(perturbed, 'snr_adam', 'seed_0'),
+                          code_hash='0' * 64)
+    with self.assertRaisesRegex(compare.tables.MixedRunsError,
+                                'ran other code'):
+      compare.tabulate(reference, 'tiny', [0], noise_workdirs=[perturbed])
+
+  def test_publish_copies_and_rewrites_the_readme_blocks(self):
+    workdir = self._tiny_runs()
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    example = self.create_tempdir().full_path
+    readme = os.path.join(example, 'README.md')
+    with open(readme, 'w') as f:
+      f.write('intro\n'
+              + '\n'.join(compare.tables._markers('compare:tiny')) + '\n'
+              + 'middle\n'
+              + '\n'.join(compare.tables._markers('compare:suites')) + '\n'
+              + 'end\n')
+    results = os.path.join(example, 'results', 'tiny')
+    self.assertEqual(suites.publish(compare.EXAMPLE, workdir, results, summary), readme)
+    self.assertEqual(compare.tables.read_block(readme, 'compare:tiny'),
+                     compare.render(summary) + '\n')
+    self.assertEqual(compare.tables.read_block(readme, 'compare:suites'),
+                     suites.suites_table(compare.EXAMPLE) + '\n')
+    self.assertEqual(sorted(os.listdir(results)),
+                     ['results.json', 'results.md', 'val_accuracy.png'])
+
+  def test_committed_tables_are_what_the_code_renders(self):
+    # The README's tables are generated: each block equals what render()
+    # makes of the committed results.json, and the suites table is SUITES.
+    results = os.path.join(REPO, 'examples', 'grokking', 'results')
+    readme = os.path.join(REPO, 'examples', 'grokking', 'README.md')
+    self.assertEqual(compare.tables.read_block(readme, 'compare:suites'),
+                     suites.suites_table(compare.EXAMPLE) + '\n')
+    published = 0
+    for suite in sorted(os.listdir(results)):
+      block = compare.tables.read_block(readme, f'compare:{suite}')
+      if block is None:
+        continue
+      with open(os.path.join(results, suite, 'results.json')) as f:
+        summary = json.load(f)
+      self.assertEqual(block, compare.render(summary) + '\n', suite)
+      published += 1
+    self.assertGreaterEqual(published, 1)
 
   @parameterized.parameters(
       ([100, 200, 300], 200),
@@ -545,7 +683,7 @@ class CompareTest(parameterized.TestCase):
       ([100, 200, 300, None], 250),
   )
   def test_censored_median(self, values, expected):
-    self.assertEqual(compare.censored_median(values), expected)
+    self.assertEqual(suites.censored_median(values), expected)
 
   def test_first_step_at(self):
     rows = [{'step': step, 'val_accuracy': accuracy} for step, accuracy in
@@ -555,8 +693,10 @@ class CompareTest(parameterized.TestCase):
     self.assertIsNone(compare.first_step_at(rows, 0.99))
 
   def test_table_follows_the_target(self):
-    self.assertIn('reached 90% | steps to 90%',
-                  compare.markdown_table({}, 'adamw', 0.9))
+    self.assertIn('| seeds at 90% | steps to 90% (per seed) |',
+                  compare.markdown_table({'target_val_accuracy': 0.9,
+                                          'baseline': 'adamw',
+                                          'results': {}}))
 
   def test_program_says_where_it_wrote(self):
     workdir = self.create_tempdir().full_path

@@ -1,0 +1,392 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Suites of runs (optimizers x seeds) and the ``compare.py`` program.
+
+An example's ``compare.py`` declares its suites and how to tabulate them;
+this module does the rest, the same way in every example:
+
+* ``Run``/``Suite``: a run is an optimizer's config file (its ``OVERRIDES``
+  and ``LABEL``) changed by a few fields; a suite is a task (overrides of the
+  default config) and its runs, the first being the baseline.
+* ``run_suite`` trains every (run, seed) not finished yet, one directory
+  each (``<workdir>/<run>/seed_<seed>``), resuming unfinished ones.
+* ``environment_of``, ``commands_of`` and ``measure_noise_floor`` read the
+  runs' ``provenance.json``: one environment per table, the commands that
+  made it, and how far the metric moves under summation order alone.
+* ``publish`` copies a table into ``results/<suite>`` and rewrites its block
+  in the example's README; ``main`` is the whole command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+import json
+import math
+import os
+import shlex
+import shutil
+import statistics
+import types
+from typing import Any, NamedTuple
+
+from absl import flags
+from absl import logging
+import ml_collections
+
+from examples.common import cli
+from examples.common import provenance
+from examples.common import schema
+from examples.common import tables
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+FLAGS = flags.FLAGS
+
+
+class Run(NamedTuple):
+  """A run of a suite: an optimizer's config file, changed by ``extra``."""
+  base: types.ModuleType       # configs/<optimizer>.py
+  extra: Mapping[str, Any] = {}
+
+  @property
+  def overrides(self) -> dict[str, Any]:
+    return {**self.base.OVERRIDES, **self.extra}
+
+  @property
+  def label(self) -> str:
+    """The config file's label, then what this run changes."""
+    changes = ', '.join(f'{k}={v}' for k, v in self.extra.items())
+    return f'{self.base.LABEL}, {changes}' if changes else self.base.LABEL
+
+
+class Suite(NamedTuple):
+  """A task (overrides of the default) and its runs; the first is the baseline."""
+  task: Mapping[str, Any]
+  runs: Mapping[str, Run]
+  about: str
+
+
+class Example(NamedTuple):
+  """What ``main`` needs of an example.
+
+  Attributes:
+    module: the example's compare module, e.g. ``'examples.grokking.compare'``.
+    suites: name -> ``Suite``.
+    build: ``configs.build`` (overrides of the default config -> config).
+    validate: the schema's ``validate`` (raises ``schema.ConfigError``).
+    train: ``train_and_evaluate(config, workdir)``.
+    tabulate: ``(workdir, suite, seeds, allow_mixed, noise_workdirs) ->
+      summary``, writing the result files (``files``) into ``workdir``.
+    render: ``summary -> markdown`` (the README block).
+    files: the result files ``tabulate`` writes.
+  """
+  module: str
+  suites: Mapping[str, Suite]
+  build: Callable[..., ml_collections.ConfigDict]
+  validate: Callable[[ml_collections.ConfigDict], None]
+  train: Callable[[ml_collections.ConfigDict, str], Mapping[str, Any]]
+  tabulate: Callable[..., dict[str, Any]]
+  render: Callable[[Mapping[str, Any]], str]
+  files: Sequence[str]
+
+
+def make_config(build, suite: Suite, name: str, seed: int,
+                num_steps: int = 0, overrides: Mapping[str, Any] = None):
+  """The config of run ``name`` of ``suite`` at ``seed``.
+
+  ``num_steps`` (if not 0) replaces the suite's budget; ``overrides`` (e.g.
+  ``{'mesh_data': 2}``) change every run of a re-run alike.
+  """
+  return build(suite.task, suite.runs[name].overrides, {'seed': seed},
+               {'num_steps': num_steps} if num_steps else {},
+               overrides or {})
+
+
+def run_dir(workdir: str, name: str, seed: int) -> str:
+  return os.path.join(workdir, name, f'seed_{seed}')
+
+
+def read_json(path: str) -> Any:
+  with open(path) as f:
+    return json.load(f)
+
+
+def result(workdir: str, name: str, seed: int) -> dict[str, Any] | None:
+  """The ``result.json`` of a finished run, None if it has not finished."""
+  path = os.path.join(run_dir(workdir, name, seed), 'result.json')
+  return read_json(path) if os.path.exists(path) else None
+
+
+def parse_overrides(default_config: ml_collections.ConfigDict,
+                    texts: Sequence[str]) -> dict[str, Any]:
+  """``['mesh_data=2']`` -> ``{'mesh_data': 2}``, typed like the default.
+
+  Raises:
+    cli.UsageError: not ``field=value``, an unknown field, or a value that
+      is not of the field's type.
+  """
+  defaults = schema.flatten(default_config)
+  overrides = {}
+  for text in texts:
+    name, sep, value = text.partition('=')
+    if not sep:
+      raise cli.UsageError(f'--override={text}: give field=value, e.g. '
+                           '--override=mesh_data=2')
+    if name not in defaults:
+      raise cli.UsageError('--override: ' + schema.unknown_field_message(
+          name, defaults))
+    kind = type(defaults[name])
+    try:
+      if kind is bool:
+        if value.lower() not in ('true', 'false'):
+          raise ValueError(value)
+        overrides[name] = value.lower() == 'true'
+      else:
+        overrides[name] = kind(value)
+    except ValueError:
+      raise cli.UsageError(f'--override={text}: {name} takes a '
+                           f'{kind.__name__}, got {value!r}') from None
+  return overrides
+
+
+def run_suite(example: Example, workdir: str, suite: str, seeds: list[int],
+              only: Sequence[str] = (), num_steps: int = 0,
+              overrides: Mapping[str, Any] = None) -> None:
+  """Trains every (run, seed) not finished yet, seed-major order."""
+  the_suite = example.suites[suite]
+  names = [n for n in the_suite.runs if not only or n in only]
+  for seed in seeds:
+    for name in names:
+      if result(workdir, name, seed) is not None:
+        continue
+      path = run_dir(workdir, name, seed)
+      logging.info('=== %s seed %d -> %s', name, seed, path)
+      example.train(make_config(example.build, the_suite, name, seed,
+                                num_steps, overrides), path)
+
+
+def censored_median(values):
+  """Median over seeds, a run that never reached the target counting as +inf.
+
+  A run stopped at its budget is right-censored: it would have needed more
+  than any run that got there. So 2 of 3 seeds at the target still have a
+  median (the slower of the two), while 1 of 2 or 1 of 3 do not (None).
+  """
+  if not values:
+    return None
+  median = statistics.median(
+      [math.inf if v is None else v for v in values])
+  return None if math.isinf(median) else median
+
+
+def finished_runs(workdir: str, suite: Suite, seeds: Sequence[int]):
+  """``(name, seed)`` of every finished run of ``suite`` in ``workdir``."""
+  return [(name, seed) for name in suite.runs for seed in seeds
+          if result(workdir, name, seed) is not None]
+
+
+def environment_of(workdir: str, suite: Suite, seeds: Sequence[int],
+                   allow_mixed: bool = False) -> dict[str, Any] | None:
+  """The one environment of the finished runs in ``workdir``.
+
+  Raises:
+    tables.MixedRunsError: as ``tables.one_environment``.
+  """
+  return tables.one_environment(
+      {f'{name} seed {seed}': provenance.read(run_dir(workdir, name, seed))
+       for name, seed in finished_runs(workdir, suite, seeds)}, allow_mixed)
+
+
+def start_dates(workdir: str, suite: Suite, seeds: Sequence[int]):
+  """When each segment of each finished run started (sorted, ISO 8601)."""
+  return sorted(s['started'] for name, seed in finished_runs(
+      workdir, suite, seeds)
+                for s in provenance.read(run_dir(workdir, name, seed)) or [])
+
+
+def commands_of(workdirs: Sequence[str], suite: Suite,
+                seeds: Sequence[int]) -> list[str]:
+  """The distinct command lines that made the runs, in order of start.
+
+  From each run's ``provenance.json`` (its ``argv`` and ``XLA_FLAGS``), so
+  that a table's rerun commands are the ones that ran, not restated.
+  """
+  starts = []
+  for workdir in workdirs:
+    for name, seed in finished_runs(workdir, suite, seeds):
+      for segment in provenance.read(run_dir(workdir, name, seed)) or []:
+        argv = shlex.split(segment['argv'])
+        if argv and argv[0].endswith('.py'):
+          module = os.path.relpath(argv[0][:-3], REPO).replace(os.sep, '.')
+          argv = ['python', '-m', module, *argv[1:]]
+        command = shlex.join(argv)
+        xla_flags = (segment.get('xla_flags') or '').strip()
+        if xla_flags:
+          command = f'XLA_FLAGS={shlex.quote(xla_flags)} {command}'
+        starts.append((segment['started'], command))
+  commands = []
+  for _, command in sorted(starts):
+    if command not in commands:
+      commands.append(command)
+  return commands
+
+
+def _config_changes(workdir: str, other: str, name: str, seed: int):
+  mine = schema.flatten(read_json(os.path.join(run_dir(workdir, name, seed),
+                                               'config.json')))
+  theirs = schema.flatten(read_json(os.path.join(run_dir(other, name, seed),
+                                                 'config.json')))
+  return [f'{k}={theirs[k]}' for k in sorted(theirs)
+          if k in mine and mine[k] != theirs[k]]
+
+
+def measure_noise_floor(workdir: str, noise_workdirs: Sequence[str],
+                        suite: Suite, seeds: Sequence[int],
+                        metric: str) -> dict[str, Any]:
+  """The metric of the same runs and seeds in ``noise_workdirs``.
+
+  Each of ``noise_workdirs`` re-ran some runs of the suite with the same
+  code and seeds in a perturbed setting (more host devices, a data-parallel
+  mesh): what changes there is the order of floating-point sums, nothing the
+  optimizers compare on. See ``tables.noise_floor``.
+
+  Args:
+    metric: the ``result.json`` key compared, e.g. ``'steps_to_target'``.
+
+  Raises:
+    tables.MixedRunsError: a directory's runs ran other code than
+      ``workdir``'s, or differ among themselves.
+  """
+  environment = environment_of(workdir, suite, seeds)
+  cells, perturbations = [], []
+  for other in noise_workdirs:
+    other_env = environment_of(other, suite, seeds)
+    if other_env is None:
+      continue
+    changes = provenance.differences(environment, other_env)
+    if any(d.startswith('code_hash') for d in changes):
+      raise tables.MixedRunsError(
+          f'{other} ran other code than {workdir}; a noise floor compares '
+          'the same code')
+    changes = [d.replace(' vs ', ' -> ') for d in changes]
+    for name, seed in finished_runs(other, suite, seeds):
+      mine = result(workdir, name, seed)
+      if mine is None:
+        continue
+      perturbation = '; '.join(
+          changes + _config_changes(workdir, other, name, seed))
+      cells.append({'run': name, 'seed': seed, 'perturbation': perturbation,
+                    'reference': mine[metric],
+                    'perturbed': result(other, name, seed)[metric]})
+      if perturbation not in perturbations:
+        perturbations.append(perturbation)
+  floor = tables.noise_floor(cells)
+  floor['perturbations'] = perturbations
+  return floor
+
+
+def suites_table(example: Example) -> str:
+  """The README's table of the suites, from ``example.suites``."""
+  lines = ['| suite | what | task: overrides of `configs/default.py` | runs '
+           '(the first is the baseline) |', '|---|---|---|---|']
+  for name, suite in example.suites.items():
+    task = ', '.join(f'`{k}={v}`' for k, v in suite.task.items())
+    runs = ', '.join(f'`{r}`' for r in suite.runs)
+    lines.append(f'| `{name}` | {suite.about} | {task} | {runs} |')
+  return '\n'.join(lines)
+
+
+def readme_of(results_dir: str) -> str:
+  """The README.md of the example whose ``results/<suite>`` this is."""
+  return os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(results_dir))), 'README.md')
+
+
+def publish(example: Example, workdir: str, results_dir: str,
+            summary: Mapping[str, Any]) -> str:
+  """Copies the result files, rewrites the README's blocks; the README."""
+  os.makedirs(results_dir, exist_ok=True)
+  for name in example.files:
+    if os.path.exists(os.path.join(workdir, name)):
+      shutil.copyfile(os.path.join(workdir, name),
+                      os.path.join(results_dir, name))
+  readme = readme_of(results_dir)
+  tables.replace_block(readme, f'compare:{summary["suite"]}',
+                       example.render(summary))
+  tables.replace_block(readme, 'compare:suites', suites_table(example))
+  return readme
+
+
+def define_flags(example: Example, default_suite: str) -> None:
+  """The flags of ``compare.py``; defined only when run as a program."""
+  flags.DEFINE_string('workdir', None, '(required) Where the runs (one '
+                      'directory each), the table and the plot go; finished '
+                      'runs there are skipped, unfinished ones resumed.')
+  flags.DEFINE_enum('suite', default_suite, list(example.suites),
+                    'Which suite to run.')
+  flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds.')
+  flags.DEFINE_list('only', [], 'Run only these run names of the suite.')
+  flags.DEFINE_integer('num_steps', 0, 'Override the step budget (0: keep).')
+  flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
+  flags.DEFINE_multi_string(
+      'override', [], 'field=value, applied to every run (repeatable), e.g. '
+      '--override=mesh_data=2 to re-run a suite data-parallel; the value is '
+      'parsed as the type of the default config\'s field.')
+  flags.DEFINE_bool('allow_mixed', False, 'Tabulate runs from different '
+                    'code or environments (provenance.json) in one table; '
+                    'refused otherwise.')
+  flags.DEFINE_list('noise_floor', [], 'Work directories where some runs '
+                    'of the suite were re-run with the same code and seeds '
+                    'under another summation order (more host devices, '
+                    '--override=mesh_data=2): the table reports ratios '
+                    'against how far that alone moved them.')
+  flags.DEFINE_string('publish', None, 'Copy the result files to this '
+                      'directory (examples/<name>/results/<suite>) and '
+                      'rewrite the block "compare:<suite>" of the README.md '
+                      'above it.')
+
+
+def main(example: Example) -> None:
+  """``compare.py``: checks the flags, trains, tabulates, publishes."""
+  try:
+    seeds = [int(s) for s in FLAGS.seeds]
+  except ValueError:
+    raise cli.UsageError(f'--seeds={",".join(FLAGS.seeds)}: give integers '
+                         'separated by commas, e.g. --seeds=0,1,2') from None
+  if not seeds or min(seeds) < 0:
+    raise cli.UsageError('--seeds: give one or more integers >= 0, e.g. '
+                         '--seeds=0,1,2')
+  suite = example.suites[FLAGS.suite]
+  unknown = [n for n in FLAGS.only if n not in suite.runs]
+  if unknown:
+    raise cli.UsageError(f'--only: no run {unknown[0]!r} in suite '
+                         f'{FLAGS.suite!r}; its runs: {", ".join(suite.runs)}')
+  if FLAGS.num_steps < 0:
+    raise cli.UsageError(f'--num_steps must be >= 0 (0: the suite\'s '
+                         f'budget), got {FLAGS.num_steps}')
+  overrides = parse_overrides(example.build(), FLAGS.override)
+  for name in suite.runs:
+    example.validate(make_config(example.build, suite, name, seeds[0],
+                                 FLAGS.num_steps, overrides))
+  workdir = cli.check_workdir(FLAGS.workdir)
+  for other in FLAGS.noise_floor:
+    if not os.path.isdir(other):
+      raise cli.UsageError(f'--noise_floor: {other} is not a directory')
+  os.makedirs(workdir, exist_ok=True)
+  if not FLAGS.table_only:
+    run_suite(example, workdir, FLAGS.suite, seeds, FLAGS.only,
+              FLAGS.num_steps, overrides)
+  try:
+    summary = example.tabulate(workdir, FLAGS.suite, seeds,
+                               allow_mixed=FLAGS.allow_mixed,
+                               noise_workdirs=FLAGS.noise_floor)
+  except tables.MixedRunsError as e:
+    raise cli.UsageError(f'{e} (--allow_mixed tabulates them anyway)'
+                         ) from None
+  print(example.render(summary))
+  files = [os.path.join(workdir, f) for f in example.files]
+  print('wrote ' + ', '.join(f for f in files if os.path.exists(f))
+        + f' (runs in {run_dir(workdir, "<run>", "<seed>")})')
+  if FLAGS.publish:
+    readme = publish(example, workdir, FLAGS.publish, summary)
+    print(f'published to {FLAGS.publish} and {readme}')
