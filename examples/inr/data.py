@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -140,7 +141,11 @@ def _read(spec: str, mtime: float, size: int) -> np.ndarray:
       raise ValueError(f'cannot read {spec} as an image: {reason}')
     from skimage import io  # pylint: disable=g-import-not-at-top
     try:
-      image = np.asarray(io.imread(spec))
+      with warnings.catch_warnings():
+        # imageio tries its plugins in turn; some warn of their own
+        # deprecation on the way, which says nothing about this file.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        image = np.asarray(io.imread(spec))
     except Exception as e:  # pylint: disable=broad-except
       raise ValueError(f'cannot read {spec} as an image: '
                        f'{_first_line(e)}') from None

@@ -1,0 +1,629 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Fast tests of the INR example: data, models, optimizers, resume, binary."""
+
+import atexit
+import functools
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from unittest import mock
+
+from absl.testing import absltest
+from absl.testing import parameterized
+from flax import nnx
+import jax
+import numpy as np
+import snr_optax as so
+
+from examples.common import cli
+from examples.common import interrupt
+from examples.common import schema
+from examples.common import suites
+from examples.common import tables
+from examples.inr import compare
+from examples.inr import config_schema
+from examples.inr import configs
+from examples.inr import data
+from examples.inr import models
+from examples.inr import train
+from examples.inr.configs import default
+from examples.inr.configs import tiny
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+TINY = 'examples/inr/configs/tiny.py'
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+@functools.cache
+def reference_run() -> str:
+  """The workdir of an uninterrupted tiny snr_adam run: the resume tests'
+  reference, trained once per test process."""
+  workdir = tempfile.mkdtemp()
+  atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+  config = tiny.get_config()
+  config.optimizer = 'snr_adam'
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def run_main(*args, timeout=300):
+  # JAX_PLATFORMS: no probing for accelerators, whose log lines would join
+  # the one line of an error on stderr.
+  return subprocess.run([sys.executable, '-m', 'examples.inr.main', *args],
+                        cwd=REPO, capture_output=True, text=True,
+                        timeout=timeout, check=False,
+                        env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+
+
+def save_png(path, array):
+  from skimage import io  # pylint: disable=g-import-not-at-top
+  io.imsave(path, array, check_contrast=False)
+  return path
+
+
+class DataTest(parameterized.TestCase):
+
+  def test_psnr_against_a_hand_computation(self):
+    # Errors 0.1 and 0.2: MSE (0.01 + 0.04) / 2 = 0.025, 10 log10(40) dB.
+    self.assertAlmostEqual(data.psnr(np.array([0.5, 0.5]),
+                                     np.array([0.4, 0.7])),
+                           10 * math.log10(40), places=10)
+    self.assertAlmostEqual(10 * math.log10(40), 16.0206, places=4)
+    # An error of 0.1 everywhere is 20 dB; an image of all 0 against all 1
+    # is 0 dB (the data range is 1).
+    self.assertAlmostEqual(data.psnr(np.full((4, 4, 3), 0.1),
+                                     np.zeros((4, 4, 3))), 20.0, places=10)
+    self.assertEqual(data.psnr(np.zeros(5), np.ones(5)), 0.0)
+    self.assertEqual(data.psnr(np.ones(3), np.ones(3)), math.inf)
+
+  def test_coordinates_are_pixel_centres_in_the_square(self):
+    coords = data.coordinates(4)
+    self.assertEqual(coords.shape, (16, 2))
+    self.assertEqual(coords.dtype, np.float32)
+    np.testing.assert_allclose(np.unique(coords), [-0.75, -0.25, 0.25, 0.75])
+    # Row-major: pixel (row 0, column 1) is the second example.
+    np.testing.assert_allclose(coords[1], [-0.75, -0.25])
+    np.testing.assert_allclose(coords[4], [-0.25, -0.75])
+    big = data.coordinates(128)
+    self.assertEqual(big.shape, (128 * 128, 2))
+    self.assertTrue(np.all((big > -1) & (big < 1)))
+    self.assertLen(np.unique(big, axis=0), 128 * 128)
+    # Symmetric about 0, one pixel width (2 / side) apart.
+    np.testing.assert_allclose(big.min(), -1 + 1 / 128, rtol=1e-6)
+    np.testing.assert_allclose(big.max(), 1 - 1 / 128, rtol=1e-6)
+
+  def test_noise_is_seeded_with_the_stated_sigma(self):
+    clean = np.full((256, 256, 1), 0.5, np.float32)
+    a = data.add_noise(clean, 0.1, seed=3)
+    np.testing.assert_array_equal(a, data.add_noise(clean, 0.1, seed=3))
+    self.assertFalse(np.array_equal(a, data.add_noise(clean, 0.1, seed=4)))
+    noise = a - clean
+    # 65,536 draws: the sample std is within 1% of sigma (its standard
+    # error is sigma / sqrt(2n), about 0.3%), the mean within 5 errors.
+    self.assertAlmostEqual(noise.std(), 0.1, delta=1e-3)
+    self.assertAlmostEqual(noise.mean(), 0.0, delta=5 * 0.1 / 256)
+    # Not clipped: values leave [0, 1] where clean is near its ends.
+    edge = data.add_noise(np.zeros((64, 64, 1), np.float32), 0.1, seed=0)
+    self.assertLess(edge.min(), 0.0)
+
+  def test_the_task_of_a_seed(self):
+    image = data.make_image('skimage:camera', 64, 0.1, 0.1, seed=0)
+    self.assertEqual(image.clean.shape, (64, 64, 1))
+    self.assertEqual(image.coords.shape, (64 * 64, 2))
+    self.assertEqual(image.holdout.sum(), round(0.1 * 64 * 64))
+    self.assertTrue(0 <= image.clean.min() and image.clean.max() <= 1)
+    self.assertAlmostEqual(float(np.std(image.noisy - image.clean)), 0.1,
+                           delta=0.005)
+    again = data.make_image('skimage:camera', 64, 0.1, 0.1, seed=0)
+    np.testing.assert_array_equal(image.noisy, again.noisy)
+    np.testing.assert_array_equal(image.holdout, again.holdout)
+    other = data.make_image('skimage:camera', 64, 0.1, 0.1, seed=1)
+    np.testing.assert_array_equal(image.clean, other.clean)
+    self.assertFalse(np.array_equal(image.holdout, other.holdout))
+    # The noisy image's PSNR is that of its noise: -10 log10(sigma^2).
+    self.assertAlmostEqual(data.psnr(image.noisy, image.clean), 20.0,
+                           delta=0.2)
+
+  def test_grey_rgb_and_alpha_files(self):
+    directory = self.create_tempdir().full_path
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (40, 40, 4), dtype=np.uint8)
+    read = data.read(save_png(os.path.join(directory, 'g.png'), grey))
+    self.assertEqual((read.shape, read.dtype), ((40, 50, 1), np.float32))
+    np.testing.assert_allclose(read[..., 0], grey / 255, atol=1e-6)
+    read = data.read(save_png(os.path.join(directory, 'c.png'), rgba))
+    self.assertEqual(read.shape, (40, 40, 3))          # alpha dropped
+    np.testing.assert_allclose(read, rgba[..., :3] / 255, atol=1e-6)
+    # The centre square of a wide image, resized.
+    square = data.resize(data.read(os.path.join(directory, 'g.png')), 40)
+    np.testing.assert_allclose(square[..., 0], grey[:, 5:45] / 255,
+                               atol=1e-6)
+    self.assertEqual(data.resize(read, 16).shape, (16, 16, 3))
+    self.assertEqual(data.read('skimage:astronaut').shape, (512, 512, 3))
+
+  def test_resize_is_anti_aliased(self):
+    # A one-pixel checkerboard averages to grey, not to an aliased pattern.
+    board = (np.indices((64, 64)).sum(0) % 2).astype(np.float32)[..., None]
+    small = data.resize(board, 16)
+    self.assertLess(np.abs(small - 0.5).max(), 0.1)
+
+  def test_unreadable_images(self):
+    directory = self.create_tempdir().full_path
+    junk = self.create_tempfile('junk.png', content='not an image').full_path
+    for spec, message in (
+        (os.path.join(directory, 'nope.png'), 'no such file'),
+        (directory, 'is a directory'),
+        (junk, f'cannot read {junk} as an image: '),
+        ('skimage:nope', "skimage.data has no image 'nope'")):
+      with self.subTest(spec):
+        with self.assertRaisesRegex(ValueError, message) as e:
+          data.read(spec)
+        self.assertNotIn('\n', str(e.exception))
+
+  def test_image_smaller_than_the_side(self):
+    with self.assertRaisesRegex(ValueError, r'the image is 512 x 512 pixels, '
+                                r'smaller than config.side=600'):
+      data.resize(data.read('skimage:camera'), 600)
+
+  def test_batches_are_a_pure_function_of_the_step(self):
+    first = train.batch_indices(0, 7, 100, 16)
+    np.testing.assert_array_equal(first, train.batch_indices(0, 7, 100, 16))
+    epoch = np.concatenate([train.batch_indices(0, s, 100, 16)
+                            for s in range(6)])
+    self.assertLen(set(epoch.tolist()), 96)   # each pixel at most once
+    np.testing.assert_array_equal(train.batch_indices(0, 7, 100, 0),
+                                  np.arange(100))
+
+
+class ModelTest(parameterized.TestCase):
+
+  def test_siren_initialisation_bounds(self):
+    config = default.get_config()     # 3 hidden layers of 256, omega_0 30
+    model = models.create(config, 1)
+    first = model.layers[0].linear
+    # First layer: U(-1/in, 1/in) with in = 2 coordinates.
+    kernel = np.asarray(first.kernel[...])
+    self.assertEqual(kernel.shape, (2, 256))
+    self.assertLessEqual(np.abs(kernel).max(), 1 / 2)
+    self.assertGreater(np.abs(kernel).max(), 0.95 / 2)   # spans the range
+    # Later layers and the read-out: U(-sqrt(6/in)/30, sqrt(6/in)/30).
+    bound = math.sqrt(6 / 256) / 30
+    for layer in [l.linear for l in model.layers[1:]] + [model.output]:
+      kernel = np.asarray(layer.kernel[...])
+      self.assertLessEqual(np.abs(kernel).max(), bound)
+      self.assertGreater(np.abs(kernel).max(), 0.99 * bound)
+      # Uniform: variance bound^2 / 3, within 5 standard errors (the
+      # relative standard error of a uniform's sample variance is
+      # sqrt(0.8 / n)).
+      self.assertAlmostEqual(kernel.var() / (bound ** 2 / 3), 1,
+                             delta=5 * math.sqrt(0.8 / kernel.size))
+      self.assertLessEqual(np.abs(np.asarray(layer.bias[...])).max(),
+                           1 / math.sqrt(256))
+    self.assertLessEqual(np.abs(np.asarray(first.bias[...])).max(),
+                         1 / math.sqrt(2))
+    self.assertEqual(models.siren_weight_bound(2, 30, first=True), 0.5)
+
+  def test_siren_layer_is_a_sine_of_omega_times_the_linear_map(self):
+    model = models.create(tiny.get_config(), 1)
+    layer = model.layers[0]
+    x = data.coordinates(4)
+    expected = np.sin(30 * (x @ np.asarray(layer.linear.kernel[...])
+                            + np.asarray(layer.linear.bias[...])))
+    np.testing.assert_allclose(layer(x), expected, atol=1e-5)
+
+  @parameterized.product(model=config_schema.MODELS, channels=(1, 3))
+  def test_shapes_and_trained_parameters(self, model, channels):
+    config = tiny.get_config()
+    config.model = model
+    net = models.create(config, channels)
+    self.assertEqual(net(data.coordinates(4)).shape, (16, channels))
+    params = nnx.state(net, nnx.Param)
+    width = config.hidden_width
+    expected = (2 * width + width) + (width * channels + channels)
+    if model == 'fourier_relu':
+      # The Fourier basis is fixed, not a parameter.
+      expected = (2 * config.fourier.features * width + width
+                  + width * channels + channels)
+      self.assertEqual(np.asarray(net.basis[...]).shape,
+                       (2, config.fourier.features))
+    self.assertEqual(sum(p.size for p in jax.tree.leaves(params)), expected)
+
+  def test_fast_statistics_take_every_layer(self):
+    # SIREN's layers are plain dense layers on [pixels, features]: the
+    # fast path's best case, with no per-example fallback.
+    for name in config_schema.MODELS:
+      config = tiny.get_config()
+      config.model = name
+      graphdef, params, rest = nnx.split(models.create(config, 1),
+                                         nnx.Param, ...)
+      batch = (data.coordinates(4), np.zeros((16, 1), np.float32))
+      plan = so.stats_plan(train.make_loss(graphdef, rest), params, batch)
+      self.assertTrue(all(v.startswith('dense (') for v in plan.values()),
+                      plan)
+
+
+class TrainTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      *[(name, {'optimizer': name}) for name in config_schema.OPTIMIZERS],
+      ('snr_adam_after', {'optimizer': 'snr_adam',
+                          'snr.placement': 'after'}),
+      ('snr_adam_full_image', {'optimizer': 'snr_adam', 'batch_size': 0}),
+      ('fourier_relu', {'optimizer': 'snr_adam', 'model': 'fourier_relu'}),
+      ('rgb', {'optimizer': 'adam', 'image': 'skimage:astronaut'}))
+  def test_every_optimizer_trains(self, overrides):
+    config = configs.build(tiny.TASK, overrides)
+    workdir = self.create_tempdir().full_path
+    result = train.train_and_evaluate(config, workdir)
+    self.assertEqual(result['final_step'], 20)
+    rows = read_metrics(workdir)
+    self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+    for key in ('fit_psnr', 'clean_psnr', 'holdout_psnr'):
+      self.assertTrue(all(np.isfinite(r[key]) for r in rows), key)
+    # The loss decreases: the fit PSNR rises.
+    self.assertGreater(rows[-1]['fit_psnr'], rows[0]['fit_psnr'])
+    has_mask = config.optimizer in ('snr_adam', 'streaming_snr_adamw')
+    self.assertEqual(rows[-1]['mask_fraction'] is not None, has_mask)
+    files = os.listdir(workdir)
+    for name in ('images.png', 'psnr.png', 'reconstruction_latest.npy',
+                 'reconstruction_best_clean.npy', 'result.json',
+                 'provenance.json'):
+      self.assertIn(name, files)
+    holds_out = config.optimizer == 'adam_early_stop'
+    self.assertEqual('reconstruction_early_stop.npy' in files, holds_out)
+    latest = np.load(os.path.join(workdir, 'reconstruction_latest.npy'))
+    self.assertEqual(latest.shape, (16, 16, 3 if 'image' in overrides
+                                    else 1))
+    self.assertEqual(result['best_clean_psnr'],
+                     max(r['clean_psnr'] for r in rows))
+    self.assertEqual(result['early_stop_step'] is not None, holds_out)
+
+  def test_early_stopping_trains_on_the_rest_and_picks_by_held_out_psnr(self):
+    config = configs.build(tiny.TASK, {'optimizer': 'adam_early_stop',
+                                       'batch_size': 0})
+    image = data.make_image(config.image, 16, 0.1, 0.1, 0)
+    pixels = train.training_pixels(config, image)
+    self.assertLen(pixels, 256 - 26)            # 10% of 256 held out
+    self.assertFalse(np.any(image.holdout[pixels]))
+    config.optimizer = 'snr_adam'               # the others: every pixel
+    np.testing.assert_array_equal(train.training_pixels(config, image),
+                                  np.arange(256))
+    config.optimizer = 'adam_early_stop'
+    workdir = self.create_tempdir().full_path
+    result = train.train_and_evaluate(config, workdir)
+    rows = read_metrics(workdir)
+    pick = max(rows, key=lambda r: r['holdout_psnr'])
+    self.assertEqual(result['early_stop_step'], pick['step'])
+    self.assertEqual(result['early_stop_clean_psnr'], pick['clean_psnr'])
+    self.assertFalse(result['trains_on_holdout'])
+    np.testing.assert_array_equal(
+        np.load(os.path.join(workdir, 'reconstruction_early_stop.npy')),
+        np.load(os.path.join(workdir, 'reconstruction_early_stop.npy')))
+
+  def test_summary_of_hand_made_rows(self):
+    rows = [{'step': s, 'clean_psnr': c, 'fit_psnr': f, 'holdout_psnr': h,
+             'train_seconds': s / 10}
+            for s, c, f, h in ((25, 24.0, 18.0, 18.5), (50, 26.5, 19.0, 19.4),
+                               (75, 26.5, 20.0, 19.2), (100, 25.0, 22.0, 18.0))]
+    config = configs.build(tiny.TASK, {'optimizer': 'adam_early_stop',
+                                       'target_clean_psnr': 26.0})
+    image = data.make_image(config.image, 16, 0.1, 0.1, 0)
+    result = train.summarize(rows, config, image, 100)
+    self.assertEqual((result['best_clean_psnr'], result['best_clean_step']),
+                     (26.5, 50))          # the earlier of two equal bests
+    self.assertEqual((result['final_clean_psnr'], result['final_fit_psnr']),
+                     (25.0, 22.0))
+    self.assertEqual((result['early_stop_step'],
+                      result['early_stop_clean_psnr']), (50, 26.5))
+    self.assertEqual((result['steps_to_target'], result['seconds_to_target']),
+                     (50, 5.0))
+    config.optimizer = 'snr_adam'
+    result = train.summarize(rows, config, image, 100)
+    self.assertIsNone(result['early_stop_step'])
+
+  def test_resume_is_exact(self):
+    config = tiny.get_config()
+    config.optimizer = 'snr_adam'
+    parts = self.create_tempdir().full_path
+    config.num_steps = 10
+    train.train_and_evaluate(config, parts)
+    config.num_steps = 20
+    train.train_and_evaluate(config, parts)     # resumes from step 10
+    self.assert_same_metrics(reference_run(), parts)
+
+  def assert_same_metrics(self, workdir_a, workdir_b):
+    a, b = read_metrics(workdir_a), read_metrics(workdir_b)
+    self.assertEqual([r['step'] for r in a], [r['step'] for r in b])
+    for ra, rb in zip(a, b):
+      for key in ('fit_psnr', 'clean_psnr', 'holdout_psnr', 'mask_fraction'):
+        self.assertEqual(ra[key], rb[key], key)
+    for name in ('reconstruction_latest.npy',
+                 'reconstruction_best_clean.npy'):
+      np.testing.assert_array_equal(np.load(os.path.join(workdir_a, name)),
+                                    np.load(os.path.join(workdir_b, name)))
+
+  @parameterized.named_parameters(
+      # Ctrl-C in the middle of a step: the last finished step is saved.
+      ('keyboard_interrupt', 'raise'),
+      # The first Ctrl-C: the step runs to its end, then the loop stops.
+      ('sigint', 'signal'))
+  def test_interrupt_saves_and_resumes_exactly(self, how):
+    config = tiny.get_config()
+    config.optimizer = 'snr_adam'
+    config.checkpoint_every = 1000     # interrupted before any checkpoint
+    original = train.batch_indices
+
+    def interrupting(seed, step, *args):
+      if step == 7:
+        if how == 'raise':
+          raise KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)
+      return original(seed, step, *args)
+
+    parts = self.create_tempdir().full_path
+    with mock.patch.object(train, 'batch_indices', interrupting):
+      with self.assertRaises(interrupt.TrainingInterrupted) as e:
+        train.train_and_evaluate(config, parts)
+    # Off the main thread no handler defers the signal: it raises at once.
+    deferred = (how == 'signal' and threading.current_thread()
+                is threading.main_thread())
+    step = 8 if deferred else 7
+    self.assertEqual(e.exception.step, step)
+    self.assertEqual(os.listdir(os.path.join(parts, 'checkpoints')),
+                     [str(step)])
+    self.assertEqual([r['step'] for r in read_metrics(parts)], [5])
+    result = train.train_and_evaluate(config, parts)   # resumes
+    self.assertEqual(result['final_step'], 20)
+    self.assert_same_metrics(reference_run(), parts)
+
+  def test_resume_with_another_config_is_refused(self):
+    config = tiny.get_config()
+    config.num_steps = 5
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    config.noise_sigma = 0.2
+    with self.assertRaisesRegex(
+        schema.ConfigError, r'holds a run started with another config '
+        r'\(config.noise_sigma: 0.1 there, 0.2 here\)'):
+      train.train_and_evaluate(config, workdir)
+
+  def test_bad_config_writes_nothing(self):
+    config = tiny.get_config()
+    config.image = '/nonexistent/image.png'
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    with self.assertRaisesRegex(schema.ConfigError, 'config.image: cannot '
+                                'read /nonexistent/image.png as an image'):
+      train.train_and_evaluate(config, workdir)
+    self.assertFalse(os.path.exists(workdir))
+
+
+class SchemaTest(parameterized.TestCase):
+
+  def test_every_config_file_is_valid(self):
+    directory = os.path.join(REPO, 'examples', 'inr', 'configs')
+    names = sorted(n[:-3] for n in os.listdir(directory)
+                   if n.endswith('.py') and n != '__init__.py')
+    self.assertContainsSubset(['default', 'tiny', 'adam', 'adam_early_stop',
+                               'snr_adam', 'streaming'], names)
+    for name in names:
+      with self.subTest(name):
+        module = __import__(f'examples.inr.configs.{name}',
+                            fromlist=['get_config'])
+        config_schema.validate(module.get_config())
+
+  @parameterized.parameters(
+      ('noise_sigma', 0.0, 'config.noise_sigma must be a number > 0; got 0.0'),
+      ('noise_sigma', -0.1, 'config.noise_sigma must be a number > 0'),
+      ('optimizer', 'sgd', "config.optimizer must be one of 'adam', "
+       "'adam_early_stop', 'snr_adam', 'streaming_snr_adamw'; got 'sgd'"),
+      ('batch_size', 1, r'config.batch_size must be an integer >= 0, 0 or '
+       r'>= 2; got 1'),
+      ('batch_size', 257, 'config.batch_size 257 exceeds the 256 training '
+       'pixels'),
+      ('holdout_fraction', 1.0, r'config.holdout_fraction must be a number '
+       r'in \(0, 1\)'),
+      ('side', 1024, 'config.image: the image is 512 x 512 pixels, smaller '
+       'than config.side=1024'),
+      ('image', 'skimage:nope', "config.image: skimage.data has no image "
+       "'nope'"),
+      ('model', 'mlp', "config.model must be one of 'siren', 'fourier_relu'"))
+  def test_bad_config(self, key, value, message):
+    config = tiny.get_config()
+    config[key] = value
+    with self.assertRaisesRegex(schema.ConfigError, message):
+      config_schema.validate(config)
+
+  def test_batch_must_fit_the_training_pixels_of_early_stopping(self):
+    config = configs.build(tiny.TASK, {'optimizer': 'adam_early_stop',
+                                       'batch_size': 240})
+    with self.assertRaisesRegex(schema.ConfigError, 'config.batch_size 240 '
+                                'exceeds the 230 training pixels'):
+      config_schema.validate(config)
+
+  def test_choices_are_what_snr_optax_accepts(self):
+    for mode in config_schema.SNR_MODES:
+      so.snr_mask(mode=mode)
+    for reduction in config_schema.SNR_REDUCTIONS:
+      so.snr_mask(reduction=reduction)
+    for placement in config_schema.SNR_PLACEMENTS:
+      so.snr_adam(1e-3, placement=placement)
+    loss = lambda params, batch: 0.0
+    for method in config_schema.SNR_METHODS:
+      so.value_and_grad_stats(loss, method=method, microbatch_size=2)
+    with self.assertRaisesRegex(ValueError, "'hard', 'soft', 'snr'"):
+      so.snr_mask(mode='bogus')
+    with self.assertRaisesRegex(ValueError,
+                                "'auto', 'fast', 'vmap', 'microbatch'"):
+      so.value_and_grad_stats(loss, method='bogus')
+    for optimizer in config_schema.OPTIMIZERS:
+      config = tiny.get_config()
+      config.optimizer = optimizer
+      train.make_optimizer(config)
+
+
+class MainTest(parameterized.TestCase):
+  """The binary: bad input ends in one line, nothing written; --help."""
+
+  @parameterized.named_parameters(
+      ('zero_sigma', ['--config.noise_sigma=0'],
+       'error: config.noise_sigma must be a number > 0; got 0.0'),
+      ('negative_sigma', ['--config.noise_sigma=-0.1'],
+       'error: config.noise_sigma must be a number > 0; got -0.1'),
+      ('unknown_optimizer', ['--config.optimizer=sgd'],
+       "error: config.optimizer must be one of 'adam', 'adam_early_stop', "
+       "'snr_adam', 'streaming_snr_adamw'; got 'sgd'"),
+      ('missing_image', ['--config.image=/nonexistent/cat.png'],
+       'error: config.image: cannot read /nonexistent/cat.png as an image: '
+       'no such file'),
+      ('image_too_small', ['--config.side=1000'],
+       'error: config.image: the image is 512 x 512 pixels, smaller than '
+       'config.side=1000; give a smaller side or a larger image'),
+      ('misspelt_field', ['--config.noise_sigm=0.2'],
+       "error: --config.noise_sigm: the config has no field 'noise_sigm'; "
+       "did you mean 'noise_sigma'? (--help lists the fields)"),
+  )
+  def test_bad_input_is_one_line_and_writes_nothing(self, args, message):
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    out = run_main(f'--workdir={workdir}', f'--config={TINY}', *args)
+    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
+    self.assertEqual(out.stderr.strip(), message)
+    self.assertEqual(out.stdout, '')
+    self.assertFalse(os.path.exists(workdir))
+
+  def test_a_file_that_is_not_an_image(self):
+    path = self.create_tempfile('notes.png', content='hello').full_path
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    out = run_main(f'--workdir={workdir}', f'--config={TINY}',
+                   f'--config.image={path}')
+    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
+    self.assertStartsWith(out.stderr, f'error: config.image: cannot read '
+                          f'{path} as an image: ')
+    self.assertFalse(os.path.exists(workdir))
+
+  def test_help_lists_every_field_with_its_default(self):
+    out = run_main('--help')
+    self.assertIn('--workdir: (required)', out.stdout)
+    help_text = ' '.join(out.stdout.split())   # absl wraps long lines
+    self.assertIn("--config.optimizer=adam: the optimizer; one of "
+                  + ', '.join(repr(o) for o in config_schema.OPTIMIZERS),
+                  help_text)
+    defaults = schema.flatten(default.get_config())
+    for name in config_schema.FIELDS:
+      self.assertIn(f'--config.{name}={defaults[name]}:', help_text)
+
+
+class CompareTest(parameterized.TestCase):
+
+  def test_tiny_suite_writes_results_and_publishes(self):
+    workdir = self.create_tempdir().full_path
+    compare.run_suite(workdir, 'tiny', [0])
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    with open(os.path.join(workdir, 'results.json')) as f:
+      on_disk = json.load(f)
+    self.assertEqual(on_disk, json.loads(json.dumps(summary)))
+    names = list(compare.SUITES['tiny'].runs)
+    self.assertEqual(list(on_disk['results']), names)
+    for name, row in on_disk['results'].items():
+      self.assertEqual(row['seeds'], [0])
+      self.assertEqual(row['budget'], 20)
+      self.assertEqual(row['label'], compare.SUITES['tiny'].runs[name].label)
+      seed = row['per_seed'][0]
+      with open(os.path.join(workdir, name, 'seed_0', 'result.json')) as f:
+        result = json.load(f)
+      self.assertEqual(seed['best_clean_psnr'], result['best_clean_psnr'])
+      self.assertEqual(seed['final_clean_psnr'], result['final_clean_psnr'])
+      # Steps to the baseline's best clean PSNR, read from the curve.
+      adam_best = on_disk['results']['adam']['per_seed'][0]
+      curve = read_metrics(os.path.join(workdir, name, 'seed_0'))
+      self.assertEqual(seed['steps_to_baseline_best'], next(
+          (r['step'] for r in curve
+           if r['clean_psnr'] >= adam_best['best_clean_psnr']), None))
+    adam = on_disk['results']['adam']
+    self.assertEqual(adam['same_seed_ratios'], [1.0])
+    self.assertEqual(adam['final_gain_db'], 0.0)
+    self.assertIsNone(adam['mean_mask'])
+    self.assertIsNotNone(on_disk['results']['snr_adam']['mean_mask'])
+    early = on_disk['results']['adam_early_stop']['per_seed'][0]
+    self.assertIsNotNone(early['early_stop_clean_psnr'])
+    table = open(os.path.join(workdir, 'results.md')).read()
+    self.assertIn('| Adam (`adam`) |', table)
+    self.assertIn(f'jax {jax.__version__}', table)
+    self.assertIn('pytest', table.split('provenance.json):')[1])
+    for name in ('psnr.png', 'images.png'):
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)))
+    # Finished runs are skipped: a second call trains nothing.
+    path = os.path.join(workdir, 'adam', 'seed_0', 'result.json')
+    mtime = os.path.getmtime(path)
+    compare.run_suite(workdir, 'tiny', [0])
+    self.assertEqual(mtime, os.path.getmtime(path))
+    # --publish: the files, and the README's two blocks.
+    example = self.create_tempdir().full_path
+    readme = os.path.join(example, 'README.md')
+    with open(readme, 'w') as f:
+      f.write('intro\n' + '\n'.join(tables._markers('compare:tiny'))
+              + '\nmiddle\n' + '\n'.join(tables._markers('compare:suites'))
+              + '\nend\n')
+    results = os.path.join(example, 'results', 'tiny')
+    self.assertEqual(suites.publish(compare.EXAMPLE, workdir, results,
+                                    summary), readme)
+    self.assertEqual(tables.read_block(readme, 'compare:tiny'),
+                     compare.render(summary) + '\n')
+    self.assertEqual(tables.read_block(readme, 'compare:suites'),
+                     suites.suites_table(compare.EXAMPLE) + '\n')
+    self.assertEqual(sorted(os.listdir(results)),
+                     ['images.png', 'psnr.png', 'results.json', 'results.md'])
+    # The program: only the table, and where it wrote.
+    out = subprocess.run(
+        [sys.executable, '-m', 'examples.inr.compare', '--suite=tiny',
+         '--seeds=0', '--table_only', f'--workdir={workdir}'],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(out.returncode, 0, out.stderr)
+    self.assertIn(f'wrote {os.path.join(workdir, "results.md")}', out.stdout)
+
+  def test_committed_readme_blocks_are_what_the_code_renders(self):
+    readme = os.path.join(REPO, 'examples', 'inr', 'README.md')
+    self.assertEqual(tables.read_block(readme, 'compare:suites'),
+                     suites.suites_table(compare.EXAMPLE) + '\n')
+    results = os.path.join(REPO, 'examples', 'inr', 'results')
+    for suite in compare.SUITES:
+      self.assertIsNotNone(tables.read_block(readme, f'compare:{suite}'),
+                           f'README.md has no block compare:{suite}')
+      path = os.path.join(results, suite, 'results.json')
+      if os.path.exists(path):
+        with open(path) as f:
+          summary = json.load(f)
+        self.assertEqual(tables.read_block(readme, f'compare:{suite}'),
+                         compare.render(summary) + '\n', suite)
+
+  def test_first_step_at(self):
+    rows = [{'step': step, 'clean_psnr': psnr} for step, psnr in
+            ((25, 20.0), (50, 26.0), (75, 26.5), (100, 25.0))]
+    self.assertEqual(compare.first_step_at(rows, 26.0), 50)
+    self.assertEqual(compare.first_step_at(rows, 26.2), 75)
+    self.assertIsNone(compare.first_step_at(rows, 27.0))
+    self.assertIsNone(compare.first_step_at(rows, None))
+
+  def test_every_suite_is_a_valid_config(self):
+    for suite, spec in compare.SUITES.items():
+      for name in spec.runs:
+        with self.subTest(suite=suite, run=name):
+          config_schema.validate(compare.make_config(suite, name, seed=0))
+
+
+if __name__ == '__main__':
+  absltest.main()
