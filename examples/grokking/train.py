@@ -7,12 +7,18 @@ imports this module. ``train_and_evaluate(config, workdir)`` trains one
 model, evaluates on the whole held-out set every ``eval_every`` steps, logs
 ``metrics.jsonl``, checkpoints with orbax every ``checkpoint_every`` steps,
 resumes exactly from the last checkpoint, and draws ``curves.png``.
+
+It is the shared loop (``examples/common/loop.py``) fed with this example's
+pieces: ``setup`` (data, model, optimizer, placement), ``step_maker`` (the
+compiled step), ``evaluator`` (a metrics row), ``stopper`` and
+``summarize`` (``result.json``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from flax import nnx
 import jax
@@ -137,6 +143,125 @@ def batch_indices(seed: int, step: int, n_train: int,
   return order[within * batch_size:(within + 1) * batch_size]
 
 
+class Setup(NamedTuple):
+  """A run before its first step: data, loss, optimizer, placed state."""
+  split: data_lib.Split
+  loss_fn: Callable[..., Any]
+  optimizer: optax.GradientTransformation
+  state: dict[str, Any]          # {'params', 'opt_state'}
+  batch: Callable[[int], Any]    # step -> the (placed) batch of that step
+  out_shardings: tuple[Any, Any] | None
+
+
+def setup(config: ml_collections.ConfigDict,
+          mesh: jax.sharding.Mesh | None) -> Setup:
+  """The data split, model, loss and optimizer of ``config``, placed."""
+  split = data_lib.make_split(config.operation, config.p,
+                              config.train_fraction, config.seed)
+  graphdef, params = nnx.split(create_model(config, split), nnx.Param)
+  optimizer = make_optimizer(config)
+  put_batch = lambda batch: batch
+  if mesh is not None:
+    # Batch over 'data'; parameters, and so the optimizer state made from
+    # them, over 'fsdp' (replicated when that axis has one device).
+    params = jax.device_put(params, so.sharding.fsdp_shardings(
+        params, mesh, 'fsdp'))
+    put_batch = lambda batch: so.sharding.shard_batch(batch, mesh, 'data')
+  opt_state = optimizer.init(params)
+  out_shardings = None if mesh is None else (
+      so.sharding.shardings_of(params, mesh),
+      so.sharding.shardings_of(opt_state, mesh))
+
+  def batch(step):
+    idx = batch_indices(config.seed, step, len(split.train_y),
+                        config.batch_size)
+    return put_batch((split.train_x[idx], split.train_y[idx]))
+
+  return Setup(split, make_loss(graphdef), optimizer,
+               {'params': params, 'opt_state': opt_state}, batch,
+               out_shardings)
+
+
+def step_maker(config: ml_collections.ConfigDict, run: Setup):
+  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps."""
+  def make_step():
+    step_fn = make_train_step(config, run.loss_fn, run.optimizer,
+                              run.out_shardings).lower(
+                                  run.state['params'], run.state['opt_state'],
+                                  run.batch(0)).compile()
+
+    def train_step(state, step):
+      params, opt_state, _, _ = step_fn(state['params'],
+                                        state['opt_state'], run.batch(step))
+      return {'params': params, 'opt_state': opt_state}
+    return train_step
+  return make_step
+
+
+def evaluator(run: Setup):
+  """``state -> row``: loss and accuracy on the whole train and held-out sets."""
+  evaluate_fn = jax.jit(run.loss_fn)
+  train = (run.split.train_x, run.split.train_y)
+  val = (run.split.val_x, run.split.val_y)
+
+  def evaluate(state):
+    train_loss, train_acc = evaluate_fn(state['params'], train)
+    val_loss, val_acc = evaluate_fn(state['params'], val)
+    return {'train_loss': float(train_loss),
+            'train_accuracy': float(train_acc),
+            'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
+            'mask_fraction': loop.mask_fraction(state['opt_state'])}
+  return evaluate
+
+
+def first_at_target(config, rows: list[loop.Row]) -> loop.Row | None:
+  """The first evaluation at or above ``target_val_accuracy``."""
+  return next((r for r in rows
+               if r['val_accuracy'] >= config.target_val_accuracy), None)
+
+
+def stopper(config):
+  """``rows -> bool``: stop ``steps_after_target`` after the target."""
+  def stop(rows):
+    first = first_at_target(config, rows)
+    return (config.stop_at_target and first is not None
+            and rows[-1]['step'] >= first['step'] + config.steps_after_target)
+  return stop
+
+
+def progress_line(row: loop.Row) -> str:
+  mask = row['mask_fraction']
+  return (f'step {row["step"]:6d} | train acc '
+          f'{100 * row["train_accuracy"]:6.1f}% | val acc '
+          f'{100 * row["val_accuracy"]:6.1f}% | val loss '
+          f'{row["val_loss"]:.3f} | mask '
+          f'{"n/a" if mask is None else f"{mask:.3f}"} | '
+          f'{row["seconds_per_step"]:.3f} s/step')
+
+
+def progress_fields(row: loop.Row) -> dict[str, Any]:
+  return {'train acc': f'{row["train_accuracy"]:.1%}',
+          'val acc': f'{row["val_accuracy"]:.1%}',
+          'val loss': row['val_loss'], 'mask': row['mask_fraction']}
+
+
+def summarize(config, rows: list[loop.Row], step: int) -> dict[str, Any]:
+  """``result.json``: steps and seconds to the target, final metrics."""
+  first, last = first_at_target(config, rows), (rows[-1] if rows else {})
+  return {
+      'optimizer': config.optimizer,
+      'seed': config.seed,
+      'target_val_accuracy': config.target_val_accuracy,
+      'steps_to_target': None if first is None else first['step'],
+      'seconds_to_target': None if first is None else first['train_seconds'],
+      'final_step': last.get('step', step),
+      'final_val_accuracy': last.get('val_accuracy'),
+      'final_train_accuracy': last.get('train_accuracy'),
+      'seconds_per_step': (last.get('train_seconds', 0.0)
+                           / max(last.get('step', 1), 1)),
+  }
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> dict[str, Any]:
   """Trains, evaluates, logs, checkpoints and resumes; returns the summary.
@@ -163,96 +288,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   mesh = make_mesh(config)
   loop.start_run(workdir, config,
                  may_change=config_schema.MAY_CHANGE_ON_RESUME)
-  split = data_lib.make_split(config.operation, config.p,
-                              config.train_fraction, config.seed)
-  graphdef, params = nnx.split(create_model(config, split), nnx.Param)
-  optimizer = make_optimizer(config)
-  loss_fn = make_loss(graphdef)
-  put_batch = lambda batch: batch
-  if mesh is not None:
-    # Batch over 'data'; parameters, and so the optimizer state made from
-    # them, over 'fsdp' (replicated when that axis has one device).
-    params = jax.device_put(params, so.sharding.fsdp_shardings(
-        params, mesh, 'fsdp'))
-    put_batch = lambda batch: so.sharding.shard_batch(batch, mesh, 'data')
-  opt_state = optimizer.init(params)
-  out_shardings = None if mesh is None else (
-      so.sharding.shardings_of(params, mesh),
-      so.sharding.shardings_of(opt_state, mesh))
-  train = (split.train_x, split.train_y)
-  val = (split.val_x, split.val_y)
-
-  def batch(step):
-    idx = batch_indices(config.seed, step, len(split.train_y),
-                        config.batch_size)
-    return put_batch((train[0][idx], train[1][idx]))
-
-  evaluate_fn = jax.jit(loss_fn)
-
-  def make_step():
-    step_fn = make_train_step(config, loss_fn, optimizer,
-                              out_shardings).lower(
-                                  params, opt_state, batch(0)).compile()
-
-    def train_step(state, step):
-      params, opt_state, _, _ = step_fn(state['params'],
-                                        state['opt_state'], batch(step))
-      return {'params': params, 'opt_state': opt_state}
-    return train_step
-
-  def evaluate(state):
-    train_loss, train_acc = evaluate_fn(state['params'], train)
-    val_loss, val_acc = evaluate_fn(state['params'], val)
-    return {'train_loss': float(train_loss),
-            'train_accuracy': float(train_acc),
-            'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
-            'mask_fraction': loop.mask_fraction(state['opt_state'])}
-
-  def reached(rows):
-    return next((r for r in rows
-                 if r['val_accuracy'] >= config.target_val_accuracy), None)
-
-  def stop(rows):
-    first = reached(rows)
-    return (config.stop_at_target and first is not None
-            and rows[-1]['step'] >= first['step'] + config.steps_after_target)
-
-  def line(row):
-    mask = row['mask_fraction']
-    return (f'step {row["step"]:6d} | train acc '
-            f'{100 * row["train_accuracy"]:6.1f}% | val acc '
-            f'{100 * row["val_accuracy"]:6.1f}% | val loss '
-            f'{row["val_loss"]:.3f} | mask '
-            f'{"n/a" if mask is None else f"{mask:.3f}"} | '
-            f'{row["seconds_per_step"]:.3f} s/step')
-
-  run = loop.Loop(workdir, example_dir=os.path.dirname(__file__),
-                  num_steps=config.num_steps, eval_every=config.eval_every,
-                  checkpoint_every=config.checkpoint_every,
-                  desc=f'{config.optimizer} seed {config.seed}')
-  state = run.restore({'params': params, 'opt_state': opt_state})
-  run.train(
-      state, make_step, evaluate, stop=stop, line=line,
-      show=lambda row: {'train acc': f'{row["train_accuracy"]:.1%}',
-                        'val acc': f'{row["val_accuracy"]:.1%}',
-                        'val loss': row['val_loss'],
-                        'mask': row['mask_fraction']},
+  run = setup(config, mesh)
+  name = f'{config.optimizer} seed {config.seed}'
+  training = loop.Loop(workdir, example_dir=os.path.dirname(__file__),
+                       num_steps=config.num_steps,
+                       eval_every=config.eval_every,
+                       checkpoint_every=config.checkpoint_every, desc=name)
+  training.train(
+      training.restore(run.state), step_maker(config, run), evaluator(run),
+      stop=stopper(config), line=progress_line, show=progress_fields,
       on_save=lambda rows: plots.training_curves(
-          rows, os.path.join(workdir, 'curves.png'),
-          title=f'{config.optimizer} seed {config.seed}',
+          rows, os.path.join(workdir, 'curves.png'), title=name,
           target=config.target_val_accuracy))
-  first, last = reached(run.rows), (run.rows[-1] if run.rows else {})
-  result = {
-      'optimizer': config.optimizer,
-      'seed': config.seed,
-      'target_val_accuracy': config.target_val_accuracy,
-      'steps_to_target': None if first is None else first['step'],
-      'seconds_to_target': None if first is None else first['train_seconds'],
-      'final_step': last.get('step', run.step),
-      'final_val_accuracy': last.get('val_accuracy'),
-      'final_train_accuracy': last.get('train_accuracy'),
-      'seconds_per_step': (last.get('train_seconds', 0.0)
-                           / max(last.get('step', 1), 1)),
-  }
+  result = summarize(config, training.rows, training.step)
   loop.write_result(workdir, result)
   return result
