@@ -291,16 +291,19 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     early = (_list([r['early_stop_clean_psnr'] for r in seeds], _db)
              if any(r['early_stop_clean_psnr'] is not None for r in seeds)
              else '-')
+    steps = '{:,}'.format
+    ratios = ', '.join(tables.ratio_text(r, floor)
+                       for r in row['same_seed_ratios'])
     lines.append(
         f'| {row["label"]} (`{name}`) | '
         f'{_list([r["best_clean_psnr"] for r in seeds], _db)} | '
-        f'{_list([r["best_clean_step"] for r in seeds], "{:,}".format)} | '
+        f'{_list([r["best_clean_step"] for r in seeds], steps)} | '
         f'{_list([r["final_clean_psnr"] for r in seeds], _db)} | '
         f'{_db(row["mean_final_clean_psnr"])} | {gain} | '
         f'{_list([r["final_fit_psnr"] for r in seeds], _db)} | {early} | '
-        f'{_list([r["steps_to_baseline_best"] for r in seeds], "{:,}".format)}'
-        f' | {", ".join(tables.ratio_text(r, floor) for r in row["same_seed_ratios"])}'
-        f' | {mask} | {row["seconds_per_step"]:.3f} | {row["budget"]:,} |')
+        f'{_list([r["steps_to_baseline_best"] for r in seeds], steps)} | '
+        f'{ratios} | {mask} | {row["seconds_per_step"]:.3f} | '
+        f'{row["budget"]:,} |')
   return '\n'.join(lines)
 
 

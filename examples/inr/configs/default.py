@@ -40,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.snr.softness = 1.0
   config.snr.reduction = 'element'
   config.snr.placement = 'before'
-  config.snr.method = 'auto'        # statistics: auto | fast | vmap | microbatch
+  config.snr.method = 'auto'        # auto | fast | vmap | microbatch
   config.snr.microbatch_size = 256  # examples per chunk (microbatch only)
   config.snr.rho = 0.99             # streaming only
   config.snr.warmup_steps = 10      # streaming only: q = 1 while s fills
