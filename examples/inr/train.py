@@ -9,12 +9,18 @@ to the noisy pixels, evaluates every ``eval_every`` steps on every pixel
 against the noisy held-out pixels), logs ``metrics.jsonl``, checkpoints
 with orbax every ``checkpoint_every`` steps, resumes exactly from the last
 checkpoint, and draws the images and curves as PNG files.
+
+It is the shared loop (``examples/common/loop.py``) fed with this example's
+pieces: ``setup`` (image, model, loss, optimizer), ``step_maker`` (the
+compiled step), ``evaluator`` (a metrics row), ``Reconstructions`` (the
+images kept and drawn) and ``summarize`` (``result.json``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from flax import nnx
 import jax
@@ -124,9 +130,183 @@ def best(rows, key: str):
   return max(rows, key=lambda r: (r[key], -r['step'])) if rows else None
 
 
-def summarize(rows, config, image: data_lib.Image,
-              final_step: int) -> dict[str, Any]:
-  """``result.json``: best and final PSNRs, the early-stopping pick."""
+class Setup(NamedTuple):
+  """A run before its first step: the image, loss, optimizer and state."""
+  image: data_lib.Image
+  train_pixels: np.ndarray       # the pixels it trains on (training_pixels)
+  loss_fn: Callable[..., Any]
+  optimizer: optax.GradientTransformation
+  state: dict[str, Any]          # {'params', 'opt_state'}
+  batch: Callable[[int], Any]    # step -> (coordinates, noisy targets)
+  predict: Callable[[Any], Any]  # params -> [pixels, channels], every pixel
+
+
+def setup(config: ml_collections.ConfigDict) -> Setup:
+  """The noisy image, model, loss and optimizer of ``config``."""
+  image = data_lib.make_image(config.image, config.side, config.noise_sigma,
+                              config.holdout_fraction, config.seed)
+  train_pixels = training_pixels(config, image)
+  coords = image.coords[train_pixels]
+  targets = image.noisy_targets[train_pixels]
+  graphdef, params, rest = nnx.split(models.create(config, image.channels),
+                                     nnx.Param, ...)
+  optimizer = make_optimizer(config)
+  full_batch = (jnp.asarray(coords), jnp.asarray(targets))
+
+  def batch(step):
+    if config.batch_size == 0:
+      return full_batch
+    idx = batch_indices(config.seed, step, len(train_pixels),
+                        config.batch_size)
+    return (coords[idx], targets[idx])
+
+  all_coords = jnp.asarray(image.coords)
+  predict = jax.jit(lambda p: nnx.merge(graphdef, p, rest)(all_coords))
+  return Setup(image, train_pixels, make_loss(graphdef, rest), optimizer,
+               {'params': params, 'opt_state': optimizer.init(params)},
+               batch, predict)
+
+
+def step_maker(config: ml_collections.ConfigDict, run: Setup):
+  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps."""
+  def make_step():
+    step_fn = make_train_step(config, run.loss_fn, run.optimizer).lower(
+        run.state['params'], run.state['opt_state'], run.batch(0)).compile()
+
+    def train_step(state, step):
+      params, opt_state, _ = step_fn(state['params'], state['opt_state'],
+                                     run.batch(step))
+      return {'params': params, 'opt_state': opt_state}
+    return train_step
+  return make_step
+
+
+def psnrs(run: Setup, prediction: np.ndarray) -> dict[str, float]:
+  """Fit, clean and held-out PSNR of a reconstruction [pixels, channels]."""
+  noisy, held = run.image.noisy_targets, run.image.holdout
+  return {
+      'fit_psnr': data_lib.psnr(prediction[run.train_pixels],
+                                noisy[run.train_pixels]),
+      'clean_psnr': data_lib.psnr(prediction, run.image.clean_targets),
+      'holdout_psnr': data_lib.psnr(prediction[held], noisy[held]),
+  }
+
+
+def evaluator(run: Setup, on_prediction=None):
+  """``state -> row``: PSNRs on every pixel and the mask fraction.
+
+  ``on_prediction(row, prediction)``, if given, sees each evaluation's
+  reconstruction ([pixels, channels], float32).
+  """
+  def evaluate(state):
+    prediction = np.asarray(run.predict(state['params']), np.float32)
+    row = {**psnrs(run, prediction),
+           'mask_fraction': loop.mask_fraction(state['opt_state'])}
+    if on_prediction is not None:
+      on_prediction(row, prediction)
+    return row
+  return evaluate
+
+
+class Reconstructions:
+  """The reconstructions a run keeps, as ``.npy`` files and ``images.png``.
+
+  The latest evaluation's (written at each save), the best clean PSNR's so
+  far and, with early stopping, the best held-out PSNR's (written when they
+  change); ``save`` also draws ``images.png`` and ``psnr.png``.
+
+  Args:
+    workdir: the run's directory.
+    config: the run's config.
+    image: its image.
+    rows: ``() -> rows`` logged so far (``loop.Loop.rows``).
+  """
+
+  KINDS = ('latest', 'best_clean', 'early_stop')
+
+  def __init__(self, workdir: str, config, image: data_lib.Image,
+               rows: Callable[[], list[loop.Row]]):
+    self.workdir = workdir
+    self.title = f'{config.optimizer} seed {config.seed}'
+    self.image = image
+    self.holds_out = config.optimizer in config_schema.HOLD_OUT
+    self.rows = rows
+    self.shown = {}
+
+  def path(self, kind: str) -> str:
+    return os.path.join(self.workdir, f'reconstruction_{kind}.npy')
+
+  def _write(self, kind, prediction):
+    self.shown[kind] = prediction.reshape(self.image.clean.shape)
+    if loop.is_chief():
+      np.save(self.path(kind), self.shown[kind])
+
+  def observe(self, row: loop.Row, prediction: np.ndarray) -> None:
+    """An evaluation's row (not logged yet) and its reconstruction."""
+    previous = self.rows()
+    self.shown['latest'] = prediction.reshape(self.image.clean.shape)
+    if all(row['clean_psnr'] > r['clean_psnr'] for r in previous):
+      self._write('best_clean', prediction)
+    if self.holds_out and all(row['holdout_psnr'] > r['holdout_psnr']
+                              for r in previous):
+      self._write('early_stop', prediction)
+
+  def save(self, rows: list[loop.Row]) -> None:
+    """At a checkpoint: the latest reconstruction, the images and curves."""
+    self._write('latest', self.shown['latest'])
+    for kind in self.KINDS:
+      if kind not in self.shown and os.path.exists(self.path(kind)):
+        self.shown[kind] = np.load(self.path(kind))   # from before a resume
+    image = self.image
+    noisy_psnr = data_lib.psnr(image.noisy, image.clean)
+    last = rows[-1]
+    panels = [('clean', image.clean), (f'noisy ({noisy_psnr:.1f} dB)',
+                                       image.noisy),
+              (f'step {last["step"]} ({last["clean_psnr"]:.1f} dB)',
+               self.shown['latest'])]
+    top = best(rows, 'clean_psnr')
+    if 'best_clean' in self.shown and top is not None:
+      panels.append((f'best clean, step {top["step"]} '
+                     f'({top["clean_psnr"]:.1f} dB)',
+                     self.shown['best_clean']))
+    pick = best(rows, 'holdout_psnr') if self.holds_out else None
+    if 'early_stop' in self.shown and pick is not None:
+      panels.append((f'early-stop pick, step {pick["step"]} '
+                     f'({pick["clean_psnr"]:.1f} dB)',
+                     self.shown['early_stop']))
+    figures.images(panels, os.path.join(self.workdir, 'images.png'),
+                   title=self.title)
+    figures.psnr_curves(rows, os.path.join(self.workdir, 'psnr.png'),
+                        title=self.title, noisy_psnr=noisy_psnr,
+                        holds_out=self.holds_out)
+
+
+def progress_line(row: loop.Row) -> str:
+  mask = row['mask_fraction']
+  return (f'step {row["step"]:6d} | fit {row["fit_psnr"]:6.2f} dB | clean '
+          f'{row["clean_psnr"]:6.2f} dB | held-out '
+          f'{row["holdout_psnr"]:6.2f} dB | mask '
+          f'{"n/a" if mask is None else f"{mask:.3f}"} | '
+          f'{row["seconds_per_step"]:.3f} s/step')
+
+
+def progress_fields(row: loop.Row) -> dict[str, Any]:
+  return {'fit': f'{row["fit_psnr"]:.2f} dB',
+          'clean': f'{row["clean_psnr"]:.2f} dB',
+          'mask': row['mask_fraction']}
+
+
+def summarize(config, rows: list[loop.Row], step: int,
+              noisy_psnr: float | None = None) -> dict[str, Any]:
+  """``result.json``: best and final PSNRs, the early-stopping pick.
+
+  Args:
+    config: the run's config.
+    rows: its metrics.
+    step: its step counter (the final step if it logged no row).
+    noisy_psnr: the noisy image's PSNR against the clean one, recorded as
+      the PSNR that fitting the noise exactly gives.
+  """
   last = rows[-1] if rows else {}
   top = best(rows, 'clean_psnr')
   pick = (best(rows, 'holdout_psnr')
@@ -137,12 +317,11 @@ def summarize(rows, config, image: data_lib.Image,
       'seed': config.seed,
       'side': config.side,
       'noise_sigma': config.noise_sigma,
-      # The PSNR of the noisy image itself: what fitting the noise gives.
-      'noisy_psnr': data_lib.psnr(image.noisy, image.clean),
+      'noisy_psnr': noisy_psnr,
       'trains_on_holdout': config.optimizer not in config_schema.HOLD_OUT,
       'best_clean_psnr': None if top is None else top['clean_psnr'],
       'best_clean_step': None if top is None else top['step'],
-      'final_step': last.get('step', final_step),
+      'final_step': last.get('step', step),
       'final_clean_psnr': last.get('clean_psnr'),
       'final_fit_psnr': last.get('fit_psnr'),
       'final_holdout_psnr': last.get('holdout_psnr'),
@@ -175,9 +354,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   steps/s, the ETA and the latest PSNRs. Every save writes ``images.png``
   (clean, noisy, the latest reconstruction, the best-clean one and, with
   early stopping, the pick), ``psnr.png`` and the reconstructions as
-  ``.npy``. Ctrl-C stops after the current step, saves a checkpoint there
-  and raises ``interrupt.TrainingInterrupted``; calling this again with the
-  same config and workdir resumes exactly.
+  ``.npy`` (``Reconstructions``). Ctrl-C stops after the current step,
+  saves a checkpoint there and raises ``interrupt.TrainingInterrupted``;
+  calling this again with the same config and workdir resumes exactly.
 
   Raises:
     schema.ConfigError: for a config the schema refuses (an unreadable or
@@ -188,117 +367,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   config_schema.validate(config)
   loop.start_run(workdir, config,
                  may_change=config_schema.MAY_CHANGE_ON_RESUME)
-  image = data_lib.make_image(config.image, config.side, config.noise_sigma,
-                              config.holdout_fraction, config.seed)
-  holds_out = config.optimizer in config_schema.HOLD_OUT
-  train_pixels = training_pixels(config, image)
-  held_pixels = np.flatnonzero(image.holdout)
-  train_coords = image.coords[train_pixels]
-  train_targets = image.noisy_targets[train_pixels]
-
-  model = models.create(config, image.channels)
-  graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  optimizer = make_optimizer(config)
-  loss_fn = make_loss(graphdef, rest)
-  opt_state = optimizer.init(params)
-  full_batch = (jnp.asarray(train_coords), jnp.asarray(train_targets))
-
-  def batch(step):
-    if config.batch_size == 0:
-      return full_batch
-    idx = batch_indices(config.seed, step, len(train_pixels),
-                        config.batch_size)
-    return (train_coords[idx], train_targets[idx])
-
-  all_coords = jnp.asarray(image.coords)
-  predict = jax.jit(lambda p: nnx.merge(graphdef, p, rest)(all_coords))
-  # The reconstructions shown and saved: the latest evaluation's, the best
-  # clean PSNR's so far and (early stopping) the best held-out PSNR's.
-  shown = {}
-
-  def make_step():
-    step_fn = make_train_step(config, loss_fn, optimizer).lower(
-        params, opt_state, batch(0)).compile()
-
-    def train_step(state, step):
-      new_params, new_opt_state, _ = step_fn(
-          state['params'], state['opt_state'], batch(step))
-      return {'params': new_params, 'opt_state': new_opt_state}
-    return train_step
-
-  def evaluate(state):
-    prediction = np.asarray(predict(state['params']), np.float32)
-    noisy = image.noisy_targets
-    row = {
-        'fit_psnr': data_lib.psnr(prediction[train_pixels],
-                                  noisy[train_pixels]),
-        'clean_psnr': data_lib.psnr(prediction, image.clean_targets),
-        'holdout_psnr': data_lib.psnr(prediction[held_pixels],
-                                      noisy[held_pixels]),
-        'mask_fraction': loop.mask_fraction(state['opt_state']),
-    }
-    shown['latest'] = prediction
-    previous = run.rows
-    if all(row['clean_psnr'] > r['clean_psnr'] for r in previous):
-      shown['best_clean'] = prediction
-      save_prediction('best_clean', prediction)
-    if holds_out and all(row['holdout_psnr'] > r['holdout_psnr']
-                         for r in previous):
-      shown['early_stop'] = prediction
-      save_prediction('early_stop', prediction)
-    return row
-
-  def save_prediction(name, prediction):
-    if loop.is_chief():
-      path = os.path.join(workdir, f'reconstruction_{name}.npy')
-      np.save(path, prediction.reshape(image.clean.shape))
-
-  def on_save(rows):
-    save_prediction('latest', shown['latest'])
-    for name in ('best_clean', 'early_stop'):
-      if name not in shown:     # from before a resume: read it back
-        path = os.path.join(workdir, f'reconstruction_{name}.npy')
-        if os.path.exists(path):
-          shown[name] = np.load(path)
-    top = best(rows, 'clean_psnr')
-    pick = best(rows, 'holdout_psnr') if holds_out else None
-    last = rows[-1]
-    panels = [('clean', image.clean),
-              (f'noisy ({data_lib.psnr(image.noisy, image.clean):.1f} dB)',
-               image.noisy),
-              (f'step {last["step"]} ({last["clean_psnr"]:.1f} dB)',
-               shown['latest'])]
-    if 'best_clean' in shown and top is not None:
-      panels.append((f'best clean, step {top["step"]} '
-                     f'({top["clean_psnr"]:.1f} dB)', shown['best_clean']))
-    if 'early_stop' in shown and pick is not None:
-      panels.append((f'early-stop pick, step {pick["step"]} '
-                     f'({pick["clean_psnr"]:.1f} dB)', shown['early_stop']))
-    title = f'{config.optimizer} seed {config.seed}'
-    figures.images([(t, np.reshape(p, image.clean.shape)) for t, p in panels],
-                   os.path.join(workdir, 'images.png'), title=title)
-    figures.psnr_curves(rows, os.path.join(workdir, 'psnr.png'), title=title,
-                        noisy_psnr=data_lib.psnr(image.noisy, image.clean),
-                        holds_out=holds_out)
-
-  def line(row):
-    mask = row['mask_fraction']
-    return (f'step {row["step"]:6d} | fit {row["fit_psnr"]:6.2f} dB | clean '
-            f'{row["clean_psnr"]:6.2f} dB | held-out '
-            f'{row["holdout_psnr"]:6.2f} dB | mask '
-            f'{"n/a" if mask is None else f"{mask:.3f}"} | '
-            f'{row["seconds_per_step"]:.3f} s/step')
-
-  run = loop.Loop(workdir, example_dir=os.path.dirname(__file__),
-                  num_steps=config.num_steps, eval_every=config.eval_every,
-                  checkpoint_every=config.checkpoint_every,
-                  desc=f'{config.optimizer} seed {config.seed}')
-  state = run.restore({'params': params, 'opt_state': opt_state})
-  run.train(
-      state, make_step, evaluate, line=line, on_save=on_save,
-      show=lambda row: {'fit': f'{row["fit_psnr"]:.2f} dB',
-                        'clean': f'{row["clean_psnr"]:.2f} dB',
-                        'mask': row['mask_fraction']})
-  result = summarize(run.rows, config, image, run.step)
+  run = setup(config)
+  training = loop.Loop(workdir, example_dir=os.path.dirname(__file__),
+                       num_steps=config.num_steps,
+                       eval_every=config.eval_every,
+                       checkpoint_every=config.checkpoint_every,
+                       desc=f'{config.optimizer} seed {config.seed}')
+  kept = Reconstructions(workdir, config, run.image, lambda: training.rows)
+  training.train(
+      training.restore(run.state), step_maker(config, run),
+      evaluator(run, kept.observe), line=progress_line,
+      show=progress_fields, on_save=kept.save)
+  result = summarize(config, training.rows, training.step,
+                     data_lib.psnr(run.image.noisy, run.image.clean))
   loop.write_result(workdir, result)
   return result

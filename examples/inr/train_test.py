@@ -302,6 +302,17 @@ class TrainTest(parameterized.TestCase):
     np.testing.assert_array_equal(train.training_pixels(config, image),
                                   np.arange(256))
     config.optimizer = 'adam_early_stop'
+    # The PSNRs of a reconstruction: the clean image itself is exact on the
+    # clean PSNR, and as far from the noisy targets as the noise, on the
+    # pixels it trains on and on the held-out ones.
+    run = train.setup(config)
+    np.testing.assert_array_equal(run.train_pixels, pixels)
+    clean, noisy = image.clean_targets, image.noisy_targets
+    self.assertEqual(train.psnrs(run, clean), {
+        'fit_psnr': data.psnr(clean[pixels], noisy[pixels]),
+        'clean_psnr': math.inf,
+        'holdout_psnr': data.psnr(clean[image.holdout],
+                                  noisy[image.holdout])})
     workdir = self.create_tempdir().full_path
     result = train.train_and_evaluate(config, workdir)
     rows = read_metrics(workdir)
@@ -321,8 +332,7 @@ class TrainTest(parameterized.TestCase):
                                (75, 26.5, 20.0, 19.2), (100, 25.0, 22.0, 18.0))]
     config = configs.build(tiny.TASK, {'optimizer': 'adam_early_stop',
                                        'target_clean_psnr': 26.0})
-    image = data.make_image(config.image, 16, 0.1, 0.1, 0)
-    result = train.summarize(rows, config, image, 100)
+    result = train.summarize(config, rows, 100, 20.0)
     self.assertEqual((result['best_clean_psnr'], result['best_clean_step']),
                      (26.5, 50))          # the earlier of two equal bests
     self.assertEqual((result['final_clean_psnr'], result['final_fit_psnr']),
@@ -332,7 +342,7 @@ class TrainTest(parameterized.TestCase):
     self.assertEqual((result['steps_to_target'], result['seconds_to_target']),
                      (50, 5.0))
     config.optimizer = 'snr_adam'
-    result = train.summarize(rows, config, image, 100)
+    result = train.summarize(config, rows, 100, 20.0)
     self.assertIsNone(result['early_stop_step'])
 
   def test_resume_is_exact(self):
