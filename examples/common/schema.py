@@ -205,3 +205,24 @@ def describe(fields: Mapping[str, Field], defaults: Mapping[str, Any],
     meaning = f'{field.help}; ' if field.help else ''
     lines.append(f'{prefix}{name}={default}: {meaning}{field.describe()}')
   return '\n'.join(lines)
+
+
+def override(config: ml_collections.ConfigDict,
+             *overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """``config`` with ``overrides`` applied in order, in place; returned.
+
+  An example's ``configs.build`` is ``override(default.get_config(), ...)``:
+  every setting (an optimizer's ``OVERRIDES``, a task's ``TASK``, a suite's
+  changes) is a flat dict of the fields it changes, written once.
+
+  Args:
+    config: the config to change.
+    *overrides: flat dicts, ``{'learning_rate': 3e-4, 'snr.mode': 'snr'}``
+      (a dotted name sets a field of a group).
+
+  Raises:
+    KeyError: an override names a field the config lacks.
+  """
+  for changes in overrides:
+    config.update_from_flattened_dict(dict(changes))
+  return config

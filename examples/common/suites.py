@@ -89,6 +89,18 @@ class Example(NamedTuple):
   render: Callable[[Mapping[str, Any]], str]
   files: Sequence[str]
 
+  def config(self, suite: str, name: str, seed: int, num_steps: int = 0,
+             overrides: Mapping[str, Any] = None):
+    """The config of run ``name`` of suite ``suite`` at ``seed``."""
+    return make_config(self.build, self.suites[suite], name, seed,
+                       num_steps, overrides)
+
+  def run(self, workdir: str, suite: str, seeds: Sequence[int],
+          only: Sequence[str] = (), num_steps: int = 0,
+          overrides: Mapping[str, Any] = None) -> None:
+    """Trains every (run, seed) of ``suite`` not finished in ``workdir``."""
+    run_suite(self, workdir, suite, list(seeds), only, num_steps, overrides)
+
 
 def make_config(build, suite: Suite, name: str, seed: int,
                 num_steps: int = 0, overrides: Mapping[str, Any] = None):
@@ -283,6 +295,24 @@ def measure_noise_floor(workdir: str, noise_workdirs: Sequence[str],
   floor = tables.noise_floor(cells)
   floor['perturbations'] = perturbations
   return floor
+
+
+def measured(summary: Mapping[str, Any]) -> str:
+  """``'Measured <dates>, <environment>.'`` for a table's caption."""
+  started = summary['started']
+  days = sorted({s[:10] for s in started})
+  when = (' to '.join([days[0], days[-1]]) if len(days) > 1
+          else (days[0] if days else 'on unknown dates'))
+  env = summary['environment']
+  where = ('in environments that differ (--allow_mixed)' if env is None
+           else provenance.describe(env))
+  return f'Measured {when}, {where}.'
+
+
+def commands_text(summary: Mapping[str, Any]) -> str:
+  """The commands that made a table, indented as a code block."""
+  return ('The commands that made it (from the runs\' provenance.json):\n\n'
+          + '\n'.join(f'    {c}' for c in summary['commands']))
 
 
 def suites_table(example: Example) -> str:

@@ -36,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.common import provenance  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import tables  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.grokking import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -298,21 +297,14 @@ def _noise_text(floor: Mapping[str, Any] | None, target: float) -> str:
 
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the table."""
-  env = summary['environment']
   target = summary['target_val_accuracy']
   task = ', '.join(f'{k}={v}' for k, v in summary['task'].items())
   seeds = ','.join(map(str, summary['seeds']))
-  started = summary['started']
-  when = (f'{started[0][:10]} to {started[-1][:10]}'
-          if started and started[0][:10] != started[-1][:10]
-          else (started[0][:10] if started else 'unknown dates'))
-  where = ('in environments that differ (--allow_mixed)' if env is None
-           else provenance.describe(env))
   return '\n\n'.join([
       f'Suite `{summary["suite"]}`: {summary["about"]} (task overrides of '
       f'`configs/default.py`: {task}); seeds {seeds}; a run stops at its '
       f'first evaluation (every {summary["eval_every"]} steps, on the whole '
-      f'held-out set) at or above {target:.0%}. Measured {when}, {where}. '
+      f'held-out set) at or above {target:.0%}. {suites.measured(summary)} '
       f'"x {summary["baseline"]} (same seed)" divides the baseline\'s steps '
       'on the same seed (same split, initialisation and batches) by the '
       'run\'s; a median counts a seed that did not reach the target as '
@@ -322,8 +314,7 @@ def render(summary: Mapping[str, Any]) -> str:
       'the table (other jobs shared the cores).',
       _noise_text(summary.get('noise_floor'), target),
       markdown_table(summary),
-      'The commands that made it (from the runs\' provenance.json):\n\n'
-      + '\n'.join(f'    {c}' for c in summary['commands'])])
+      suites.commands_text(summary)])
 
 
 
@@ -340,18 +331,8 @@ EXAMPLE = suites.Example(
     render=render, files=('results.md', 'results.json', 'val_accuracy.png'))
 
 
-def make_config(suite: str, name: str, seed: int, num_steps: int = 0,
-                overrides: Mapping[str, Any] = None):
-  """The config of run ``name`` of suite ``suite`` at ``seed``."""
-  return suites.make_config(configs.build, SUITES[suite], name, seed,
-                            num_steps, overrides)
-
-
-def run_suite(workdir: str, suite: str, seeds: list[int], only=(),
-              num_steps: int = 0, overrides: Mapping[str, Any] = None):
-  """Trains every (run, seed) of ``suite`` not finished in ``workdir``."""
-  suites.run_suite(EXAMPLE, workdir, suite, seeds, only, num_steps,
-                   overrides)
+make_config = EXAMPLE.config
+run_suite = EXAMPLE.run
 
 
 if __name__ == '__main__':

@@ -262,10 +262,14 @@ class TrainTest(parameterized.TestCase):
     config = tiny.get_config()
     config.target_val_accuracy = 0.0    # reached at the first evaluation
     config.stop_at_target = True
-    result = train.train_and_evaluate(config,
-                                      self.create_tempdir().full_path)
+    config.steps_after_target = 3       # stops at the evaluation at 10
+    workdir = self.create_tempdir().full_path
+    result = train.train_and_evaluate(config, workdir)
     self.assertEqual(result['steps_to_target'], 5)
-    self.assertEqual(result['final_step'], 5)
+    self.assertEqual(result['final_step'], 10)
+    # The same command again: the run stays stopped, the result the same.
+    self.assertEqual(train.train_and_evaluate(config, workdir), result)
+    self.assertEqual([r['step'] for r in read_metrics(workdir)], [5, 10])
 
   def test_bad_config_writes_nothing(self):
     config = tiny.get_config()
@@ -305,7 +309,10 @@ class SchemaTest(parameterized.TestCase):
       ('batch_size', 61, 'config.batch_size 61 exceeds the 60 training'),
       ('learning_rate', -1e-3, 'config.learning_rate must be a number > 0'),
       ('heads', 3, 'config.width 16 is not divisible by config.heads 3'),
-      ('p', 12, 'config.p must be an integer >= 3, a prime; got 12'))
+      ('p', 12, 'config.p must be an integer >= 3, a prime; got 12'),
+      # Not an overflow in the middle of the set-up, nor seed 0 again.
+      ('seed', 2**32, r'config.seed must be an integer >= 0, below 2\*\*32; '
+       'got 4294967296'))
   def test_bad_config(self, key, value, message):
     config = tiny.get_config()
     config[key] = value
@@ -540,9 +547,13 @@ class CompareTest(parameterized.TestCase):
     table = open(os.path.join(workdir, 'results.md')).read()
     self.assertIn('(`adamw`) | 0/2 |', table)
     self.assertIn(f'jax {jax.__version__}', table)
-    # The command that made the runs, as recorded (here: this test).
-    self.assertIn("from the runs' provenance.json):\n\n    XLA_FLAGS=", table)
-    self.assertIn('pytest', table.split('provenance.json):')[1])
+    # The command that made the runs, as recorded (here: this test's
+    # process), behind the XLA flags it ran with.
+    xla_flags = os.environ.get('XLA_FLAGS', '').strip()
+    self.assertEqual(on_disk['environment']['xla_flags'].strip(), xla_flags)
+    self.assertIn("from the runs' provenance.json):\n\n    "
+                  + (f'XLA_FLAGS={shlex.quote(xla_flags)} ' if xla_flags
+                     else ''), table)
     self.assertTrue(os.path.exists(os.path.join(workdir,
                                                 'val_accuracy.png')))
     # Finished runs are skipped: a second call trains nothing.
@@ -665,8 +676,9 @@ class CompareTest(parameterized.TestCase):
     published = 0
     for suite in sorted(os.listdir(results)):
       block = compare.tables.read_block(readme, f'compare:{suite}')
-      if block is None:
-        continue
+      # A published suite keeps its block: removing the markers is an edit.
+      self.assertIsNotNone(block, f'results/{suite} is published, but the '
+                           f'README has no block compare:{suite}')
       with open(os.path.join(results, suite, 'results.json')) as f:
         summary = json.load(f)
       self.assertEqual(block, compare.render(summary) + '\n', suite)

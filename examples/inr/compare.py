@@ -36,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.common import provenance  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import tables  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.inr import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -331,15 +330,8 @@ def _noise_text(floor: Mapping[str, Any] | None) -> str:
 
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the table."""
-  env = summary['environment']
   task = ', '.join(f'{k}={v}' for k, v in summary['task'].items()) or 'none'
   seeds = ','.join(map(str, summary['seeds']))
-  started = summary['started']
-  when = (f'{started[0][:10]} to {started[-1][:10]}'
-          if started and started[0][:10] != started[-1][:10]
-          else (started[0][:10] if started else 'unknown dates'))
-  where = ('in environments that differ (--allow_mixed)' if env is None
-           else provenance.describe(env))
   base = summary['baseline']
   noisy = summary['noisy_psnr']
   noisy_text = '' if noisy is None else (
@@ -349,7 +341,7 @@ def render(summary: Mapping[str, Any]) -> str:
       f'`configs/default.py`: {task}); image `{summary["image"]}` at '
       f'{summary["side"]} x {summary["side"]}, noise sigma '
       f'{summary["noise_sigma"]:g}; seeds {seeds} (noise, held-out pixels, '
-      f'initialisation). Measured {when}, {where}. PSNR (data range 1) is '
+      f'initialisation). {suites.measured(summary)} PSNR (data range 1) is '
       f'evaluated every {summary["eval_every"]} steps: "clean" against the '
       f'clean image on every pixel{noisy_text}, "fit" against the noisy '
       'targets on the pixels the run trains on; memorisation shows as the '
@@ -365,8 +357,7 @@ def render(summary: Mapping[str, Any]) -> str:
       'wall-clock training time, only comparable within the table.',
       _noise_text(summary.get('noise_floor')),
       markdown_table(summary),
-      'The commands that made it (from the runs\' provenance.json):\n\n'
-      + '\n'.join(f'    {c}' for c in summary['commands'])])
+      suites.commands_text(summary)])
 
 
 def _train(config, workdir):
@@ -382,18 +373,8 @@ EXAMPLE = suites.Example(
     files=('results.md', 'results.json', 'psnr.png', 'images.png'))
 
 
-def make_config(suite: str, name: str, seed: int, num_steps: int = 0,
-                overrides: Mapping[str, Any] = None):
-  """The config of run ``name`` of suite ``suite`` at ``seed``."""
-  return suites.make_config(configs.build, SUITES[suite], name, seed,
-                            num_steps, overrides)
-
-
-def run_suite(workdir: str, suite: str, seeds: list[int], only=(),
-              num_steps: int = 0, overrides: Mapping[str, Any] = None):
-  """Trains every (run, seed) of ``suite`` not finished in ``workdir``."""
-  suites.run_suite(EXAMPLE, workdir, suite, seeds, only, num_steps,
-                   overrides)
+make_config = EXAMPLE.config
+run_suite = EXAMPLE.run
 
 
 if __name__ == '__main__':

@@ -9,28 +9,10 @@ changes it makes to it: one file per compared optimizer (``OVERRIDES`` and a
 ``main.py --config=examples/grokking/configs/<file>.py`` runs any of them.
 """
 
-from collections.abc import Mapping
-from typing import Any
-
-import ml_collections
-
+from examples.common import schema
 from examples.grokking.configs import default
 
 
-def build(*overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """``default.get_config()`` with ``overrides`` applied in order.
-
-  Args:
-    *overrides: flat dicts, ``{'learning_rate': 3e-3, 'snr.mode': 'snr'}``
-      (a dotted name sets a field of a group).
-
-  Returns:
-    A new config.
-
-  Raises:
-    KeyError: an override names a field the default config lacks.
-  """
-  config = default.get_config()
-  for changes in overrides:
-    config.update_from_flattened_dict(dict(changes))
-  return config
+def build(*overrides):
+  """``default.get_config()`` changed by ``overrides`` (``schema.override``)."""
+  return schema.override(default.get_config(), *overrides)
