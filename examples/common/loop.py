@@ -187,6 +187,11 @@ class Loop:
     chief = is_chief()
     window_start, window_steps = self.train_seconds, 0
     try:
+      if (stop is not None and self.rows
+          and self.rows[-1]['step'] == self.step and stop(self.rows)):
+        # A run that stopped early, started again: it stays stopped (the
+        # same command gives the same result).
+        return state
       compile_start = time.perf_counter()
       train_step = make_step()
       bar = progress_lib.Progress(self.num_steps, initial=self.step,
@@ -229,6 +234,10 @@ class Loop:
               on_save(self.rows)
           if done:
             break
+        if interrupted.requested:
+          # Ctrl-C during the last step or evaluation: the run is saved, but
+          # whoever runs it (a sweep) must still stop.
+          raise KeyboardInterrupt
     except KeyboardInterrupt:
       if self.step and self.checkpointer.latest_step() != self.step:
         self._save(state)

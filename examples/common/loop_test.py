@@ -209,6 +209,53 @@ class LoopTest(parameterized.TestCase):
     self.assert_state(resumed.restore(initial_state()), 6)
     self.assertEqual(resumed.step, 6)
 
+  def test_a_run_stopped_early_stays_stopped(self):
+    # The same command again: no step, the same state and rows.
+    stop = lambda rows: rows[-1]['value'] > 5
+    run = self.make_loop(checkpoint_every=100)
+    self.train(run, Toy(), run.restore(initial_state()), stop=stop)
+    again = self.make_loop(checkpoint_every=100)
+    toy = Toy()
+    state = self.train(again, toy, again.restore(initial_state()), stop=stop)
+    self.assertEqual((toy.compiled, toy.calls), (0, []))
+    self.assert_state(state, 6)
+    self.assertEqual(again.rows, expected_rows([3, 6], 6))
+    # A stop that no longer holds (say, more steps after the target) goes on.
+    more = self.make_loop(checkpoint_every=100)
+    toy = Toy()
+    state = self.train(more, toy, more.restore(initial_state()),
+                       stop=lambda rows: False)
+    self.assertEqual(toy.calls, [6, 7, 8, 9])
+    self.assert_state(state, 10)
+
+  @parameterized.named_parameters(('at_the_last_step', 10, None),
+                                  ('at_an_early_stop', 6, 6))
+  def test_ctrl_c_in_the_last_evaluation_still_stops(self, at, stop_at):
+    # The run is over, but a sweep running it must not go on to the next.
+    if threading.current_thread() is not threading.main_thread():
+      self.skipTest('signal handlers need the main thread')
+
+    class SigintInEvaluation(Toy):
+
+      def evaluate(self, state):
+        if int(state['n']) == at:
+          signal.raise_signal(signal.SIGINT)
+        return super().evaluate(state)
+
+    stop = (lambda rows: rows[-1]['step'] >= stop_at) if stop_at else None
+    run = self.make_loop()
+    with self.assertRaises(interrupt.TrainingInterrupted) as e:
+      self.train(run, SigintInEvaluation(), run.restore(initial_state()),
+                 stop=stop)
+    self.assertEqual(e.exception.step, at)
+    self.assertIn(at, checkpoint_steps(run))
+    # Started again, it has nothing left to do.
+    again = self.make_loop()
+    toy = Toy()
+    state = self.train(again, toy, again.restore(initial_state()), stop=stop)
+    self.assertEqual(toy.calls, [])
+    self.assert_state(state, at)
+
   def uninterrupted(self):
     workdir = self.create_tempdir().full_path
     run = self.make_loop(workdir=workdir)
