@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 import contextlib
+import logging
 import os
 import re
 import shlex
@@ -230,6 +231,11 @@ def run(main: Callable[[list[str]], Any], *,
   status 130).
   """
   command = command_line()
+  # JAX logs at INFO each accelerator backend it fails to find when a device
+  # is first used ("Unable to initialize backend 'tpu'"): noise on every run
+  # on a CPU, and a second line beside the one of an error found with JAX
+  # (a mesh larger than the devices).
+  logging.getLogger('jax._src.xla_bridge').setLevel(logging.WARNING)
 
   def wrapped(argv: list[str]) -> Any:
     try:

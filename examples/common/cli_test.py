@@ -36,6 +36,17 @@ def run_program(body: str, *args: str) -> subprocess.CompletedProcess:
 
 class RunTest(parameterized.TestCase):
 
+  def test_jax_probing_its_backends_adds_no_line_to_an_error(self):
+    # The first use of a device logs, at INFO, every accelerator backend JAX
+    # could not start; an error found then (a mesh larger than the devices)
+    # is still the one line on stderr.
+    out = run_program(
+        'import jax, logging; jax.devices(); '
+        "logging.getLogger('jax._src.xla_bridge').info('Unable to "
+        "initialize backend'); raise schema.ConfigError('mesh too large')")
+    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+    self.assertEqual(out.stderr, 'error: mesh too large\n')
+
   @parameterized.named_parameters(
       ('usage', "raise cli.UsageError('--x must be\\n positive')",
        cli.EXIT_USAGE, 'error: --x must be positive'),
