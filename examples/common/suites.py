@@ -79,6 +79,10 @@ class Example(NamedTuple):
       summary``, writing the result files (``files``) into ``workdir``.
     render: ``summary -> markdown`` (the README block).
     files: the result files ``tabulate`` writes.
+    may_change: the config fields that may differ between a run in a work
+      directory and the suite's config of it (budget, evaluation, mesh);
+      ``main`` refuses runs that differ in any other (another suite's, or
+      made before the suite changed). None: not checked.
   """
   module: str
   suites: Mapping[str, Suite]
@@ -88,6 +92,10 @@ class Example(NamedTuple):
   tabulate: Callable[..., dict[str, Any]]
   render: Callable[[Mapping[str, Any]], str]
   files: Sequence[str]
+  # The fields a run may change on resume (the schema's
+  # MAY_CHANGE_ON_RESUME); the others must match the suite's config in a
+  # work directory's runs. None: not checked.
+  may_change: Sequence[str] | None = None
 
   def config(self, suite: str, name: str, seed: int, num_steps: int = 0,
              overrides: Mapping[str, Any] = None):
@@ -156,9 +164,74 @@ def parse_overrides(default_config: ml_collections.ConfigDict,
       else:
         overrides[name] = kind(value)
     except ValueError:
-      raise cli.UsageError(f'--override={text}: {name} takes a '
-                           f'{kind.__name__}, got {value!r}') from None
+      raise cli.UsageError(f'--override={text}: {name} takes '
+                           f'{_KIND_TEXT.get(kind, kind.__name__)}, got '
+                           f'{value!r}') from None
   return overrides
+
+
+_KIND_TEXT = {bool: 'true or false', int: 'an integer', float: 'a number',
+              str: 'a string'}
+
+
+def check_overrides(suite_name: str, suite: Suite,
+                    overrides: Mapping[str, Any]) -> None:
+  """Refuses an override of the seed or of a field a run of ``suite`` sets.
+
+  Either would make every run something other than what its directory and
+  its row in the table are named after.
+
+  Raises:
+    cli.UsageError: naming the field and the run that sets it.
+  """
+  if 'seed' in overrides:
+    raise cli.UsageError('--override=seed=...: give the seeds with --seeds '
+                         '(each run\'s directory is named after its seed)')
+  for name, run in suite.runs.items():
+    for field in overrides:
+      if field in run.overrides:
+        raise cli.UsageError(
+            f'--override={field}=...: run {name!r} of suite {suite_name!r} '
+            f'is {field}={run.overrides[field]!r}; an override would make '
+            'it another run under the same name')
+
+
+def check_runs_match(example: Example, workdir: str, suite: str,
+                     seeds: Sequence[int], num_steps: int = 0,
+                     overrides: Mapping[str, Any] = None) -> None:
+  """Refuses a work directory whose runs of ``suite`` have other configs.
+
+  A run there that finished or saved a checkpoint must have the config the
+  suite gives it (``example.config``), but for ``example.may_change``:
+  otherwise it is another suite's run, or one made before the suite
+  changed, and would be skipped as finished or tabulated under the wrong
+  task.
+
+  Raises:
+    cli.UsageError: the first run and field that differ.
+  """
+  if example.may_change is None:
+    return
+  for seed in seeds:
+    for name in example.suites[suite].runs:
+      path = run_dir(workdir, name, seed)
+      checkpoints = os.path.join(path, 'checkpoints')
+      if not (os.path.isfile(os.path.join(path, 'config.json')) and (
+          os.path.exists(os.path.join(path, 'result.json'))
+          or (os.path.isdir(checkpoints) and os.listdir(checkpoints)))):
+        continue
+      there = schema.flatten(read_json(os.path.join(path, 'config.json')))
+      here = schema.flatten(json.loads(example.config(
+          suite, name, seed, num_steps, overrides).to_json()))
+      changed = [k for k in here if k in there
+                 and k not in example.may_change and there[k] != here[k]]
+      if changed:
+        field = changed[0]
+        raise cli.UsageError(
+            f'{path} holds a run made with another config than run {name!r} '
+            f'of suite {suite!r} (config.{field}: {there[field]!r} there, '
+            f'{here[field]!r} in the suite); give another --workdir, or the '
+            'suite and --override it was made with')
 
 
 def run_suite(example: Example, workdir: str, suite: str, seeds: list[int],
@@ -195,6 +268,37 @@ def finished_runs(workdir: str, suite: Suite, seeds: Sequence[int]):
   """``(name, seed)`` of every finished run of ``suite`` in ``workdir``."""
   return [(name, seed) for name in suite.runs for seed in seeds
           if result(workdir, name, seed) is not None]
+
+
+def shared_settings(workdir: str, suite: Suite, seeds: Sequence[int],
+                    fields: Sequence[str], allow_mixed: bool = False
+                    ) -> dict[str, Any] | None:
+  """``fields`` (dotted names) as the finished runs in ``workdir`` set them.
+
+  A table states some settings once (the target, the evaluation period):
+  they are read from the runs' ``config.json`` (what ran, ``--override``
+  included), not from the suite, and must be the same in every run.
+
+  Returns:
+    field -> value, or None if no run has finished.
+
+  Raises:
+    tables.MixedRunsError: two runs differ in one of ``fields`` (the first
+      run's values are returned instead if ``allow_mixed``).
+  """
+  values = {}
+  for name, seed in finished_runs(workdir, suite, seeds):
+    config = schema.flatten(read_json(os.path.join(
+        run_dir(workdir, name, seed), 'config.json')))
+    for field in fields:
+      if field not in values:
+        values[field] = (config.get(field), f'{name} seed {seed}')
+      elif config.get(field) != values[field][0] and not allow_mixed:
+        raise tables.MixedRunsError(
+            f'{name} seed {seed} and {values[field][1]} ran with different '
+            f'{field} ({config.get(field)!r} vs {values[field][0]!r}); a '
+            'table states one')
+  return {field: value for field, (value, _) in values.items()} or None
 
 
 def environment_of(workdir: str, suite: Suite, seeds: Sequence[int],
@@ -386,6 +490,10 @@ def main(example: Example) -> None:
   if not seeds or min(seeds) < 0:
     raise cli.UsageError('--seeds: give one or more integers >= 0, e.g. '
                          '--seeds=0,1,2')
+  twice = [s for i, s in enumerate(seeds) if s in seeds[:i]]
+  if twice:
+    raise cli.UsageError(f'--seeds={",".join(FLAGS.seeds)}: seed {twice[0]} '
+                         'is given twice; give each seed once')
   suite = example.suites[FLAGS.suite]
   unknown = [n for n in FLAGS.only if n not in suite.runs]
   if unknown:
@@ -395,13 +503,51 @@ def main(example: Example) -> None:
     raise cli.UsageError(f'--num_steps must be >= 0 (0: the suite\'s '
                          f'budget), got {FLAGS.num_steps}')
   overrides = parse_overrides(example.build(), FLAGS.override)
-  for name in suite.runs:
-    example.validate(make_config(example.build, suite, name, seeds[0],
+  check_overrides(FLAGS.suite, suite, overrides)
+  # Every run at the first seed, and every seed (the schema's bounds).
+  for name, seed in ([(name, seeds[0]) for name in suite.runs]
+                     + [(next(iter(suite.runs)), seed) for seed in seeds]):
+    example.validate(make_config(example.build, suite, name, seed,
                                  FLAGS.num_steps, overrides))
   workdir = cli.check_workdir(FLAGS.workdir)
+  seeds_text = ','.join(map(str, seeds))
+  check_runs_match(example, workdir, FLAGS.suite, seeds, FLAGS.num_steps,
+                   overrides)
+  if FLAGS.table_only and not finished_runs(workdir, suite, seeds):
+    raise cli.UsageError(
+        f'--table_only: {workdir} holds no finished run of suite '
+        f'{FLAGS.suite!r} at seeds {seeds_text}; leave out --table_only to '
+        'train them')
   for other in FLAGS.noise_floor:
     if not os.path.isdir(other):
       raise cli.UsageError(f'--noise_floor: {other} is not a directory')
+    if os.path.isdir(workdir) and os.path.samefile(other, workdir):
+      raise cli.UsageError(
+          f'--noise_floor={other} is --workdir itself; give a directory '
+          'where the same runs were re-run under another summation order '
+          '(more host devices, --override=mesh_data=2)')
+    if not finished_runs(other, suite, seeds):
+      raise cli.UsageError(
+          f'--noise_floor: {other} holds no finished run of suite '
+          f'{FLAGS.suite!r} at seeds {seeds_text}')
+    check_runs_match(example, other, FLAGS.suite, seeds, FLAGS.num_steps,
+                     overrides)
+  if FLAGS.publish:
+    if os.path.basename(os.path.normpath(FLAGS.publish)) != FLAGS.suite:
+      raise cli.UsageError(
+          f'--publish={FLAGS.publish}: publish suite {FLAGS.suite!r} to '
+          f'examples/<name>/results/{FLAGS.suite} (the README block and the '
+          'test that checks it go by that name)')
+    readme = readme_of(FLAGS.publish)
+    if not os.path.isfile(readme):
+      raise cli.UsageError(
+          f'--publish={FLAGS.publish}: there is no {readme} to rewrite; '
+          f'give examples/<name>/results/{FLAGS.suite}')
+    for block in (f'compare:{FLAGS.suite}', 'compare:suites'):
+      try:
+        tables.check_block(readme, block)
+      except ValueError as e:
+        raise cli.UsageError(f'--publish: {e}') from None
   os.makedirs(workdir, exist_ok=True)
   if not FLAGS.table_only:
     run_suite(example, workdir, FLAGS.suite, seeds, FLAGS.only,

@@ -129,20 +129,28 @@ def read_block(path: str, name: str) -> str | None:
   return None if match is None else match.group(1)
 
 
+def check_block(path: str, name: str) -> None:
+  """Raises ValueError unless ``path`` has the block ``name``.
+
+  The message says which two marker lines to add where the table belongs.
+  """
+  if read_block(path, name) is None:
+    begin, end = _markers(name)
+    raise ValueError(f'{path} has no block {name!r}; add the lines '
+                     f'{begin!r} and {end!r} where it belongs')
+
+
 def replace_block(path: str, name: str, body: str) -> None:
   """Replaces the text between the markers of block ``name`` in ``path``.
 
   Raises:
-    ValueError: ``path`` has no such block (add its two marker lines where
-      the table belongs; ``_markers`` gives them).
+    ValueError: ``path`` has no such block (``check_block``).
   """
+  check_block(path, name)
   with open(path) as f:
     text = f.read()
   begin, end = _markers(name)
   pattern = re.escape(begin) + r'\n.*?' + re.escape(end)
-  if not re.search(pattern, text, re.S):
-    raise ValueError(f'{path} has no block {name!r}; add the lines '
-                     f'{begin!r} and {end!r} where it belongs')
   body = body if body.endswith('\n') else body + '\n'
   text = re.sub(pattern, lambda _: f'{begin}\n{body}{end}', text,
                 flags=re.S)

@@ -254,6 +254,12 @@ class BlockTest(absltest.TestCase):
     self.assertIn(repr(END), str(e.exception))
     self.assertIn("no block 't'", str(e.exception))
     self.assertEqual(self.read_bytes(path), b'# Title\n')
+    # check_block says the same without writing (compare --publish checks
+    # the README before it trains or copies anything).
+    with self.assertRaises(ValueError) as checked:
+      tables.check_block(path, 't')
+    self.assertEqual(str(checked.exception), str(e.exception))
+    tables.check_block(self.make_readme(f'{BEGIN}\n{END}\n'), 't')
     # Only the begin marker: still no block.
     path = self.make_readme(f'{BEGIN}\nx\n')
     with self.assertRaises(ValueError):

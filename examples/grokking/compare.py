@@ -178,7 +178,8 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
 
   Raises:
     tables.MixedRunsError: the runs (or a noise-floor directory's) come
-      from different code or environments and not ``allow_mixed``.
+      from different code or environments, or ran with different targets
+      or evaluation periods, and not ``allow_mixed``.
   """
   the_suite = SUITES[suite]
   environment = suites.environment_of(workdir, the_suite, seeds, allow_mixed)
@@ -216,13 +217,16 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
     row['same_seed_ratios'] = [_ratio(base_steps.get(r['seed']),
                                       r['steps_to_target'])
                                for r in row['per_seed']]
-  config = make_config(suite, names[0], 0)
+  # What the runs ran with (an --override of the target included).
+  settings = suites.shared_settings(
+      workdir, the_suite, seeds, ('target_val_accuracy', 'eval_every'),
+      allow_mixed) or make_config(suite, names[0], 0)
   summary = {
       'suite': suite, 'about': the_suite.about,
       'task': dict(the_suite.task), 'seeds': seeds,
       'baseline': names[0],
-      'target_val_accuracy': config.target_val_accuracy,
-      'eval_every': config.eval_every,
+      'target_val_accuracy': settings['target_val_accuracy'],
+      'eval_every': settings['eval_every'],
       'environment': environment,
       'started': suites.start_dates(workdir, the_suite, seeds),
       'commands': suites.commands_of([workdir, *noise_workdirs], the_suite,
@@ -239,7 +243,7 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
   if curves:
     plots.compare_curves(curves, os.path.join(workdir, 'val_accuracy.png'),
                          title=f'held-out accuracy ({suite})',
-                         target=config.target_val_accuracy)
+                         target=settings['target_val_accuracy'])
   return summary
 
 
@@ -328,7 +332,8 @@ def _train(config, workdir):
 EXAMPLE = suites.Example(
     module='examples.grokking.compare', suites=SUITES, build=configs.build,
     validate=config_schema.validate, train=_train, tabulate=tabulate,
-    render=render, files=('results.md', 'results.json', 'val_accuracy.png'))
+    render=render, files=('results.md', 'results.json', 'val_accuracy.png'),
+    may_change=config_schema.MAY_CHANGE_ON_RESUME)
 
 
 make_config = EXAMPLE.config

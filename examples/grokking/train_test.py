@@ -710,8 +710,78 @@ class CompareTest(parameterized.TestCase):
                                           'baseline': 'adamw',
                                           'results': {}}))
 
+  def test_table_states_the_target_the_runs_ran_with(self):
+    # _tiny_runs overrides the target: the table says 0%, not the suite's
+    # 95%, and runs with two targets make no table.
+    workdir = self._tiny_runs()
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    self.assertEqual(summary['target_val_accuracy'], 0.0)
+    self.assertIn('| seeds at 0% |', compare.render(summary))
+    path = os.path.join(workdir, 'snr_adam', 'seed_0', 'config.json')
+    with open(path) as f:
+      config = json.load(f)
+    with open(path, 'w') as f:
+      json.dump({**config, 'target_val_accuracy': 0.5}, f)
+    with self.assertRaisesRegex(compare.tables.MixedRunsError,
+                                'different target_val_accuracy'):
+      compare.tabulate(workdir, 'tiny', [0])
+
+  def test_program_refuses_bad_input_before_writing(self):
+    workdir = self._tiny_runs()
+    empty = self.create_tempdir().full_path
+    no_block = self.create_tempdir().full_path
+    with open(os.path.join(no_block, 'README.md'), 'w') as f:
+      f.write('# an example without the blocks\n')
+    new = os.path.join(self.create_tempdir().full_path, 'new')
+    paper = os.path.join(REPO, 'examples', 'grokking', 'results', 'paper')
+    for args, message in (
+        (['--seeds=0,0'], 'error: --seeds=0,0: seed 0 is given twice'),
+        (['--seeds=0,4294967296'],
+         'error: config.seed must be an integer >= 0, below 2**32'),
+        (['--override=seed=3'],
+         'error: --override=seed=...: give the seeds with --seeds'),
+        (['--override=optimizer=sgd'],
+         "error: --override=optimizer=...: run 'adamw' of suite 'tiny' is "
+         "optimizer='adamw'"),
+        (['--override=stop_at_target=yes'],
+         "error: --override=stop_at_target=yes: stop_at_target takes true or "
+         "false, got 'yes'"),
+        ([f'--noise_floor={workdir}'],
+         f'error: --noise_floor={workdir} is --workdir itself'),
+        ([f'--noise_floor={empty}'],
+         f"error: --noise_floor: {empty} holds no finished run of suite "
+         "'tiny' at seeds 0"),
+        ([f'--publish={os.path.join(empty, "results", "tiny")}'],
+         f'error: --publish={os.path.join(empty, "results", "tiny")}: there '
+         f'is no {os.path.join(empty, "README.md")}'),
+        ([f'--publish={os.path.join(no_block, "results", "tiny")}'],
+         f"error: --publish: {os.path.join(no_block, 'README.md')} has no "
+         "block 'compare:tiny'; add the lines"),
+        ([f'--publish={paper}'], f"error: --publish={paper}: publish suite "
+         "'tiny' to examples/<name>/results/tiny"),
+        # Another suite's runs are neither skipped as finished nor
+        # tabulated under this suite's task.
+        (['--suite=quick'],
+         f'error: {os.path.join(workdir, "adamw", "seed_0")} holds a run'
+         " made with another config than run 'adamw' of suite 'quick' "
+         '(config.p: 11 there, 23 in the suite)'),
+        ([f'--workdir={new}'], f'error: --table_only: {new} holds no '
+         "finished run of suite 'tiny' at seeds 0")):
+      with self.subTest(args=args):
+        out = subprocess.run(
+            [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
+             '--seeds=0', '--table_only', f'--workdir={workdir}', *args],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+            check=False, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+        self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+        self.assertStartsWith(out.stderr, message)
+        self.assertFalse(os.path.exists(os.path.join(workdir, 'results.md')))
+        self.assertFalse(os.path.exists(new))
+        self.assertEqual(os.listdir(empty), [])
+
   def test_program_says_where_it_wrote(self):
-    workdir = self.create_tempdir().full_path
+    workdir = self._tiny_runs()
     out = subprocess.run(
         [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
          '--seeds=0', '--table_only', f'--workdir={workdir}'],
