@@ -234,6 +234,19 @@ class Loop:
               on_save(self.rows)
           if done:
             break
+        if self.step >= self.num_steps and (
+            not self.rows or self.rows[-1]['step'] != self.step):
+          # Resumed at or past the budget from a step never evaluated (a
+          # checkpoint saved on Ctrl-C between evaluations): the run still
+          # ends with a row of its last step, which result.json reports.
+          row = {'step': self.step, **evaluate(state),
+                 'seconds_per_step': 0.0, 'train_seconds': self.train_seconds}
+          if chief:
+            self.logbook.append(row)
+          bar.show(show(row))
+          bar.log(line(row))
+          if chief and on_save is not None:
+            on_save(self.rows)
         if interrupted.requested:
           # Ctrl-C during the last step or evaluation: the run is saved, but
           # whoever runs it (a sweep) must still stop.

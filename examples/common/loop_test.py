@@ -228,6 +228,29 @@ class LoopTest(parameterized.TestCase):
     self.assertEqual(toy.calls, [6, 7, 8, 9])
     self.assert_state(state, 10)
 
+  @parameterized.parameters(7, 5)
+  def test_resumed_at_or_past_the_budget_ends_with_a_row(self, num_steps):
+    # Ctrl-C at step 7 saved a state no evaluation saw; a budget of 7 (or
+    # less) ends the run there, with a row of step 7, not the row of 6.
+    run = self.make_loop()
+    with self.assertRaises(interrupt.TrainingInterrupted):
+      self.train(run, Toy(interrupt_at=7), run.restore(initial_state()))
+    resumed = self.make_loop(num_steps=num_steps)
+    toy = Toy()
+    state = self.train(resumed, toy, resumed.restore(initial_state()))
+    self.assertEqual(toy.calls, [])
+    self.assert_state(state, 7)
+    self.assertEqual([(r['step'], r['value']) for r in resumed.rows],
+                     [(3, X[3]), (6, X[6]), (7, X[7])])
+    self.assertEqual(logbook.read(os.path.join(self.workdir,
+                                               'metrics.jsonl')),
+                     resumed.rows)
+    self.assertEqual(toy.saves, [[3, 6, 7]])
+    # Started again: nothing more.
+    again = self.make_loop(num_steps=num_steps)
+    self.train(again, Toy(), again.restore(initial_state()))
+    self.assertEqual(again.rows, resumed.rows)
+
   @parameterized.named_parameters(('at_the_last_step', 10, None),
                                   ('at_an_early_stop', 6, 6))
   def test_ctrl_c_in_the_last_evaluation_still_stops(self, at, stop_at):
