@@ -24,6 +24,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from typing import Any
@@ -148,7 +149,9 @@ def collect(example_dir: str) -> dict[str, Any]:
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'cpu': _cpu(),
       'host': platform.node(),
-      'argv': ' '.join(sys.argv),
+      # Quoted: a table's rerun commands are read back from it (a path with
+      # a space or a quote in it is one argument).
+      'argv': shlex.join(sys.argv),
       'started': datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec='seconds'),
   }

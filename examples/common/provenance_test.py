@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import subprocess
 from unittest import mock
 
@@ -174,6 +175,12 @@ class RecordTest(absltest.TestCase):
     started = datetime.datetime.fromisoformat(record['started'])
     self.assertEqual(started.utcoffset(), datetime.timedelta(0))
     self.assertEqual(json.loads(json.dumps(record)), record)
+
+  def test_argv_is_quoted(self):
+    argv = ['main.py', "--workdir=/tmp/it's here", '--config.seed=1']
+    with mock.patch.object(provenance.sys, 'argv', argv):
+      record = provenance.collect(COMMON)
+    self.assertEqual(shlex.split(record['argv']), argv)
 
   def test_record_appends_one_segment_per_start(self):
     workdir = self.create_tempdir().full_path

@@ -331,7 +331,11 @@ def commands_of(workdirs: Sequence[str], suite: Suite,
   for workdir in workdirs:
     for name, seed in finished_runs(workdir, suite, seeds):
       for segment in provenance.read(run_dir(workdir, name, seed)) or []:
-        argv = shlex.split(segment['argv'])
+        try:
+          argv = shlex.split(segment['argv'])
+        except ValueError:
+          # Recorded unquoted (before provenance quoted it), with a quote.
+          argv = segment['argv'].split()
         if argv and argv[0].endswith('.py'):
           module = os.path.relpath(argv[0][:-3], REPO).replace(os.sep, '.')
           argv = ['python', '-m', module, *argv[1:]]
