@@ -114,9 +114,18 @@ def _code(directories: tuple[str, ...]) -> dict[str, Any]:
   what it records either (a sweep that runs for hours records the code it
   started with).
   """
-  dirty = _git('status', '--porcelain', '--untracked-files=no')
+  # Dirty: a file of the hashed code differs from the commit (modified or
+  # not yet added); an edited README or a new result file is not code.
+  status = _git('status', '--porcelain', '--untracked-files=all', '--',
+                *directories)
+  hashed = {os.path.realpath(f) for f in _source_files(directories)}
+  changed = [] if status is None else [
+      os.path.realpath(os.path.join(
+          _REPO, line.split(maxsplit=1)[1].split(' -> ')[-1].strip('"')))
+      for line in status.splitlines() if line.strip()]
   return {'git_commit': _git('rev-parse', 'HEAD'),
-          'git_dirty': None if dirty is None else bool(dirty),
+          'git_dirty': None if status is None else any(
+              path in hashed for path in changed),
           'code_hash': code_hash(directories)}
 
 
@@ -129,8 +138,10 @@ def collect(example_dir: str) -> dict[str, Any]:
 
   Returns:
     A JSON-serialisable dict with ``ENVIRONMENT_KEYS`` and ``git_commit``
-    (None outside a git checkout), ``git_dirty`` (uncommitted changes to
-    tracked files), ``started`` (UTC, ISO 8601) and ``host``.
+    (None outside a git checkout), ``git_dirty`` (the hashed code differs
+    from that commit: a Python file of it modified or not yet added; None
+    outside a git checkout), ``started`` (UTC, ISO 8601), ``host`` and
+    ``argv``.
   """
   import jax  # pylint: disable=g-import-not-at-top
   import snr_optax  # pylint: disable=g-import-not-at-top

@@ -139,6 +139,48 @@ class CodeHashTest(absltest.TestCase):
     self.assertNotEqual(provenance.code_hash([a, b]), both)
 
 
+class DirtyTest(absltest.TestCase):
+  """git_dirty: the hashed code differs from the commit, nothing else."""
+
+  def _repo(self):
+    repo = self.create_tempdir().full_path
+    write(os.path.join(repo, 'pkg', 'train.py'), 'x = 1\n')
+    write(os.path.join(repo, 'pkg', 'README.md'), 'text\n')
+    write(os.path.join(repo, 'pkg', 'train_test.py'), 'assert True\n')
+    git = lambda *a: subprocess.run(['git', *a], cwd=repo, check=True,
+                                    capture_output=True)
+    git('init', '-q')
+    git('add', '.')
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'c')
+    return repo
+
+  def _dirty(self, repo):
+    provenance._code.cache_clear()
+    with mock.patch.object(provenance, '_REPO', repo):
+      try:
+        return provenance._code((os.path.join(repo, 'pkg'),))['git_dirty']
+      finally:
+        provenance._code.cache_clear()
+
+  def test_clean(self):
+    self.assertFalse(self._dirty(self._repo()))
+
+  def test_documentation_and_tests_are_not_code(self):
+    repo = self._repo()
+    write(os.path.join(repo, 'pkg', 'README.md'), 'edited\n')
+    write(os.path.join(repo, 'pkg', 'train_test.py'), 'assert False\n')
+    write(os.path.join(repo, 'pkg', 'notes.txt'), 'new\n')
+    self.assertFalse(self._dirty(repo))
+
+  def test_modified_or_new_code_is_dirty(self):
+    repo = self._repo()
+    write(os.path.join(repo, 'pkg', 'train.py'), 'x = 2\n')
+    self.assertTrue(self._dirty(repo))
+    repo = self._repo()
+    write(os.path.join(repo, 'pkg', 'sub', 'model.py'), 'y = 1\n')
+    self.assertTrue(self._dirty(repo))
+
+
 class RecordTest(absltest.TestCase):
 
   def setUp(self):
