@@ -116,6 +116,13 @@ def real(*, above: float | None = None, at_least: float | None = None,
                high=high)
 
 
+def seed(*, help: str = '') -> Field:  # pylint: disable=redefined-builtin
+  """A seed: an integer in [0, 2**32). A JAX key keeps 32 bits of it, so
+  2**32 would silently be seed 0 again (and 2**64 overflows)."""
+  return integer(at_least=0, where=(lambda s: s < 2**32, 'below 2**32'),
+                 help=help)
+
+
 def boolean(*, help: str = '') -> Field:  # pylint: disable=redefined-builtin
   return Field(kinds=(bool,), kind_text='True or False', help=help)
 

@@ -30,6 +30,11 @@ class FieldTest(parameterized.TestCase):
 
   @parameterized.parameters(
       (schema.real(above=0), 1e-3, True),
+      (schema.seed(), 0, True),
+      (schema.seed(), 2**32 - 1, True),
+      (schema.seed(), 2**32, False),             # a JAX key: seed 0 again
+      (schema.seed(), -1, False),
+      (schema.seed(), 1.0, False),
       (schema.real(above=0), 2, True),          # an int is a number
       (schema.real(above=0), 0.0, False),
       (schema.real(above=0), float('nan'), False),

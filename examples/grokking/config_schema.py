@@ -32,10 +32,7 @@ FIELDS = {
                         help='the modulus'),
     'train_fraction': schema.real(above=0, below=1,
                                   help='share of the table for training'),
-    # A JAX key takes 32 bits of the seed: 2**32 would be seed 0 again.
-    'seed': schema.integer(at_least=0, where=(lambda s: s < 2**32,
-                                              'below 2**32'),
-                           help='split, initialisation and batch order'),
+    'seed': schema.seed(help='split, initialisation and batch order'),
     # The model.
     'width': schema.integer(at_least=1, help='transformer width'),
     'depth': schema.integer(at_least=1, help='transformer blocks'),

@@ -45,8 +45,8 @@ FIELDS = {
     'holdout_fraction': schema.real(
         above=0, below=1, help='share of pixels held out for early stopping '
         '(adam_early_stop trains on the rest)'),
-    'seed': schema.integer(at_least=0, help='noise, held-out pixels, '
-                           'initialisation and batch order'),
+    'seed': schema.seed(help='noise, held-out pixels, initialisation and '
+                        'batch order'),
     # The model.
     'model': schema.choice(*MODELS, help='SIREN or a ReLU MLP on Fourier '
                            'features'),
