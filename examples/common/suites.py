@@ -417,6 +417,34 @@ def measured(summary: Mapping[str, Any]) -> str:
   return f'Measured {when}, {where}.'
 
 
+def noise_text(floor: Mapping[str, Any] | None, *, event: str,
+               unmeasured: str) -> str:
+  """The caption's paragraph on a table's noise floor (``tables.noise_floor``).
+
+  Args:
+    floor: the summary's ``noise_floor``, or None.
+    event: what the metric's step marks, e.g. ``'reached 95%'``.
+    unmeasured: the text when no floor was measured.
+  """
+  if not floor or not floor['pairs']:
+    return unmeasured
+  runs = sorted({c['run'] for c in floor['cells']})
+  seeds = sorted({c['seed'] for c in floor['cells']})
+  moved = [c for c in floor['cells'] if c['factor'] is not None
+           and c['factor'] > 1]
+  censored = (f'; in {floor["censored"]} pair(s) only one of the two '
+              f'{event}' if floor['censored'] else '')
+  return (f'**Noise floor.** The same code, runs ({", ".join(runs)}) and '
+          f'seeds ({", ".join(map(str, seeds))}) re-run with '
+          + ' and with '.join(f'`{p}`' for p in floor['perturbations'])
+          + f' (only the order of floating-point sums changes) {event} at a '
+          f'different step in {len(moved)} of {floor["pairs"]} pairs, by a '
+          f'factor of up to {floor["factor"]:.2f} (median '
+          f'{floor["median_factor"]:.2f}){censored}. Ratios inside '
+          f'[1/{floor["factor"]:.2f}, {floor["factor"]:.2f}] are shown in '
+          'parentheses: summation order alone moves a run that far.')
+
+
 def commands_text(summary: Mapping[str, Any]) -> str:
   """The commands that made a table, indented as a code block."""
   return ('The commands that made it (from the runs\' provenance.json):\n\n'

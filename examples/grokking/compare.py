@@ -276,29 +276,6 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _noise_text(floor: Mapping[str, Any] | None, target: float) -> str:
-  if not floor or not floor['pairs']:
-    return ('No noise floor was measured for this table: read ratios near '
-            '1 with care (the same seed under another summation order can '
-            'move steps to the target by 10% or more).')
-  runs = sorted({c['run'] for c in floor['cells']})
-  seeds = sorted({c['seed'] for c in floor['cells']})
-  moved = [c for c in floor['cells'] if c['factor'] is not None
-           and c['factor'] > 1]
-  censored = (f'; in {floor["censored"]} pair(s) only one of the two '
-              f'reached {target:.0%}' if floor['censored'] else '')
-  return (f'**Noise floor.** The same code, runs ({", ".join(runs)}) and '
-          f'seeds ({", ".join(map(str, seeds))}) re-run with '
-          + ' and with '.join(f'`{p}`' for p in floor['perturbations'])
-          + f' (only the order of floating-point sums changes) reached '
-          f'{target:.0%} at a different step in {len(moved)} of '
-          f'{floor["pairs"]} pairs, by a factor of up to '
-          f'{floor["factor"]:.2f} (median {floor["median_factor"]:.2f})'
-          f'{censored}. Ratios inside [1/{floor["factor"]:.2f}, '
-          f'{floor["factor"]:.2f}] are shown in parentheses: summation order '
-          'alone moves a run that far.')
-
-
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the table."""
   target = summary['target_val_accuracy']
@@ -316,7 +293,11 @@ def render(summary: Mapping[str, Any]) -> str:
       'evaluations and seeds of the fraction of coordinates the mask '
       'passes; s/step is wall-clock training time, only comparable within '
       'the table (other jobs shared the cores).',
-      _noise_text(summary.get('noise_floor'), target),
+      suites.noise_text(
+          summary.get('noise_floor'), event=f'reached {target:.0%}',
+          unmeasured='No noise floor was measured for this table: read '
+          'ratios near 1 with care (the same seed under another summation '
+          'order can move steps to the target by 10% or more).'),
       markdown_table(summary),
       suites.commands_text(summary)])
 

@@ -306,28 +306,6 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _noise_text(floor: Mapping[str, Any] | None) -> str:
-  if not floor or not floor['pairs']:
-    return ('No noise floor was measured for this table: read step ratios '
-            'near 1 and PSNR differences of a few hundredths of a dB with '
-            'care (the same seed under another summation order can move '
-            'them).')
-  runs = sorted({c['run'] for c in floor['cells']})
-  seeds = sorted({c['seed'] for c in floor['cells']})
-  moved = [c for c in floor['cells'] if c['factor'] is not None
-           and c['factor'] > 1]
-  return (f'**Noise floor.** The same code, runs ({", ".join(runs)}) and '
-          f'seeds ({", ".join(map(str, seeds))}) re-run with '
-          + ' and with '.join(f'`{p}`' for p in floor['perturbations'])
-          + f' (only the order of floating-point sums changes) reached '
-          f'their best clean PSNR at a different step in {len(moved)} of '
-          f'{floor["pairs"]} pairs, by a factor of up to '
-          f'{floor["factor"]:.2f} (median {floor["median_factor"]:.2f}). '
-          f'Ratios inside [1/{floor["factor"]:.2f}, {floor["factor"]:.2f}] '
-          'are shown in parentheses: summation order alone moves a run that '
-          'far.')
-
-
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the table."""
   task = ', '.join(f'{k}={v}' for k, v in summary['task'].items()) or 'none'
@@ -355,7 +333,13 @@ def render(summary: Mapping[str, Any]) -> str:
       'that best by it. "mean mask" is the mean over evaluations and seeds '
       'of the fraction of coordinates the mask passes; s/step is '
       'wall-clock training time, only comparable within the table.',
-      _noise_text(summary.get('noise_floor')),
+      suites.noise_text(
+          summary.get('noise_floor'),
+          event='reached their best clean PSNR',
+          unmeasured='No noise floor was measured for this table: read step '
+          'ratios near 1 and PSNR differences of a few hundredths of a dB '
+          'with care (the same seed under another summation order can move '
+          'them).'),
       markdown_table(summary),
       suites.commands_text(summary)])
 
