@@ -127,6 +127,28 @@ def boolean(*, help: str = '') -> Field:  # pylint: disable=redefined-builtin
   return Field(kinds=(bool,), kind_text='True or False', help=help)
 
 
+def text(*, help: str = '') -> Field:  # pylint: disable=redefined-builtin
+  """A string (a path, a name), any value."""
+  return Field(kinds=(str,), kind_text='a string', help=help)
+
+
+def loop_fields(*, eval_help: str = 'steps between evaluations',
+                checkpoint_help: str = 'steps between checkpoints'
+                ) -> dict[str, Field]:
+  """``num_steps``, ``eval_every`` and ``checkpoint_every``: ``loop.Loop``'s.
+
+  Args:
+    eval_help: the help of ``eval_every`` (say what an evaluation covers).
+    checkpoint_help: the help of ``checkpoint_every`` (say what else a save
+      writes).
+  """
+  return {
+      'num_steps': integer(at_least=1, help='training steps'),
+      'eval_every': integer(at_least=1, help=eval_help),
+      'checkpoint_every': integer(at_least=1, help=checkpoint_help),
+  }
+
+
 def flatten(config: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
   """The leaves of a nested config as ``{'a.b': value}``."""
   leaves = {}

@@ -53,6 +53,8 @@ class FieldTest(parameterized.TestCase):
       (schema.choice('a', 'b'), 'c', False),
       (schema.choice(1, 2), True, False),       # True == 1, but not a choice
       (schema.integer(where=(lambda v: v % 2, 'odd')), 4, False),
+      (schema.text(), 'skimage:camera', True),
+      (schema.text(), 1, False),
   )
   def test_accepts(self, field, value, expected):
     self.assertEqual(field.accepts(value), expected)
@@ -66,9 +68,20 @@ class FieldTest(parameterized.TestCase):
        'an integer >= 3, a prime'),
       (schema.choice('a', 'b'), "one of 'a', 'b'"),
       (schema.boolean(), 'True or False'),
+      (schema.text(), 'a string'),
   )
   def test_describe(self, field, expected):
     self.assertEqual(field.describe(), expected)
+
+  def test_loop_fields_are_what_the_loop_takes(self):
+    fields = schema.loop_fields(eval_help='steps between evaluations on X')
+    self.assertEqual(list(fields),
+                     ['num_steps', 'eval_every', 'checkpoint_every'])
+    self.assertEqual(fields['eval_every'].help,
+                     'steps between evaluations on X')
+    for field in fields.values():
+      self.assertTrue(field.accepts(1))
+      self.assertFalse(field.accepts(0))
 
   def test_real_refuses_two_lower_bounds(self):
     with self.assertRaises(ValueError):

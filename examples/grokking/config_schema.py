@@ -11,18 +11,13 @@ from __future__ import annotations
 import ml_collections
 
 from examples.common import schema
+from examples.common import snr_config
 from examples.grokking import data
 
 OPTIMIZERS = ('adamw', 'snr_adam', 'streaming_snr_adamw', 'grokfast',
               'snr_adam_grokfast')
 # The optimizers that take per-example statistics (snr.method).
 PER_EXAMPLE = ('snr_adam', 'snr_adam_grokfast')
-# snr_optax's own choices (its functions refuse anything else; the test
-# train_test.SchemaTest checks that these are what it accepts).
-SNR_MODES = ('hard', 'soft', 'snr')
-SNR_REDUCTIONS = ('element', 'tensor')
-SNR_PLACEMENTS = ('before', 'after')
-SNR_METHODS = ('auto', 'fast', 'vmap', 'microbatch')
 
 FIELDS = {
     # The task.
@@ -52,22 +47,7 @@ FIELDS = {
     'batch_size': schema.integer(
         at_least=2, help='examples per step (at most the training split)'),
     # The SNR mask (snr_adam, streaming_snr_adamw, snr_adam_grokfast).
-    'snr.mode': schema.choice(*SNR_MODES, help='the mask'),
-    'snr.alpha': schema.real(at_least=0,
-                             help='threshold: signal^2 > alpha noise'),
-    'snr.softness': schema.real(at_least=0, help="the snr mask's softness"),
-    'snr.reduction': schema.choice(*SNR_REDUCTIONS,
-                                   help='one mask per element or per tensor'),
-    'snr.placement': schema.choice(
-        *SNR_PLACEMENTS, help='mask the gradient before Adam, or after'),
-    'snr.method': schema.choice(*SNR_METHODS,
-                                help='how per-example statistics are formed'),
-    'snr.microbatch_size': schema.integer(
-        at_least=1, help='examples per chunk for method microbatch'),
-    'snr.rho': schema.real(at_least=0, at_most=1,
-                           help='streaming only: decay of the noise EMA'),
-    'snr.warmup_steps': schema.integer(
-        at_least=0, help='streaming only: steps with the mask at 1'),
+    **snr_config.fields(),
     # Grokfast (grokfast, snr_adam_grokfast).
     'grokfast.alpha': schema.real(at_least=0, at_most=1,
                                   help="Grokfast's EMA momentum"),
@@ -79,11 +59,8 @@ FIELDS = {
     'mesh_fsdp': schema.integer(
         at_least=1, help='devices the parameters are split over'),
     # The loop.
-    'num_steps': schema.integer(at_least=1, help='training steps'),
-    'eval_every': schema.integer(
-        at_least=1, help='steps between evaluations on the whole data'),
-    'checkpoint_every': schema.integer(at_least=1,
-                                       help='steps between checkpoints'),
+    **schema.loop_fields(
+        eval_help='steps between evaluations on the whole data'),
     'target_val_accuracy': schema.real(
         at_least=0, at_most=1,
         help='held-out accuracy that counts as grokked'),

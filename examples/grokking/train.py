@@ -32,6 +32,7 @@ from examples.common import baselines
 from examples.common import loop
 from examples.common import plots
 from examples.common import schema
+from examples.common import snr_config
 from examples.grokking import config_schema
 from examples.grokking import data as data_lib
 from examples.grokking import models
@@ -48,8 +49,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
   """The optimizer named by ``config.optimizer``; decay is never masked."""
   lr = learning_rate_schedule(config)
   snr = config.snr
-  mask = dict(mode=snr.mode, alpha=snr.alpha, softness=snr.softness,
-              reduction=snr.reduction)
+  mask = snr_config.mask_kwargs(snr)
   adam = optax.scale_by_adam(config.b1, config.b2)
   tail = [optax.add_decayed_weights(config.weight_decay),
           optax.scale_by_learning_rate(lr)]
@@ -115,9 +115,7 @@ def make_train_step(config, loss_fn, optimizer, out_shardings=None):
   """One jitted step: gradient or per-example statistics, update, apply."""
   if config.optimizer in config_schema.PER_EXAMPLE:
     grads_fn = so.value_and_grad_stats(
-        loss_fn, has_aux=True, method=config.snr.method,
-        microbatch_size=(config.snr.microbatch_size
-                         if config.snr.method == 'microbatch' else None))
+        loss_fn, has_aux=True, **snr_config.stats_kwargs(config.snr))
   else:
     grads_fn = jax.value_and_grad(loss_fn, has_aux=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ml_collections
 
 from examples.common import schema
+from examples.common import snr_config
 from examples.inr import data
 
 OPTIMIZERS = ('adam', 'adam_early_stop', 'snr_adam', 'streaming_snr_adamw')
@@ -21,21 +22,10 @@ PER_EXAMPLE = ('snr_adam',)
 # step of best held-out PSNR (early stopping on a validation set).
 HOLD_OUT = ('adam_early_stop',)
 MODELS = ('siren', 'fourier_relu')
-# snr_optax's own choices (train_test.SchemaTest checks them against it).
-SNR_MODES = ('hard', 'soft', 'snr')
-SNR_REDUCTIONS = ('element', 'tensor')
-SNR_PLACEMENTS = ('before', 'after')
-SNR_METHODS = ('auto', 'fast', 'vmap', 'microbatch')
-
-
-def text(*, help: str = '') -> schema.Field:  # pylint: disable=redefined-builtin
-  """A string field (``examples/common/schema.py`` has none yet)."""
-  return schema.Field(kinds=(str,), kind_text='a string', help=help)
-
 
 FIELDS = {
     # The task.
-    'image': text(help='skimage:<name> (an image of skimage.data, e.g. '
+    'image': schema.text(help='skimage:<name> (an image of skimage.data, e.g. '
                   'skimage:camera, skimage:astronaut) or the path of an image '
                   'file, grey or RGB'),
     'side': schema.integer(at_least=4, help='the image is resized to side x '
@@ -72,29 +62,12 @@ FIELDS = {
         at_least=0, where=(lambda b: b == 0 or b >= 2, '0 or >= 2'),
         help='pixels per step; 0: every training pixel (the full image)'),
     # The SNR mask (snr_adam, streaming_snr_adamw).
-    'snr.mode': schema.choice(*SNR_MODES, help='the mask'),
-    'snr.alpha': schema.real(at_least=0,
-                             help='threshold: signal^2 > alpha noise'),
-    'snr.softness': schema.real(at_least=0, help="the snr mask's softness"),
-    'snr.reduction': schema.choice(*SNR_REDUCTIONS,
-                                   help='one mask per element or per tensor'),
-    'snr.placement': schema.choice(
-        *SNR_PLACEMENTS, help='snr_adam: mask the gradient before Adam, or '
-        'after'),
-    'snr.method': schema.choice(*SNR_METHODS,
-                                help='how per-example statistics are formed'),
-    'snr.microbatch_size': schema.integer(
-        at_least=1, help='examples per chunk for method microbatch'),
-    'snr.rho': schema.real(at_least=0, at_most=1,
-                           help='streaming only: decay of the noise EMA'),
-    'snr.warmup_steps': schema.integer(
-        at_least=0, help='streaming only: steps with the mask at 1'),
+    **snr_config.fields(
+        placement_help='snr_adam: mask the gradient before Adam, or after'),
     # The loop.
-    'num_steps': schema.integer(at_least=1, help='training steps'),
-    'eval_every': schema.integer(
-        at_least=1, help='steps between evaluations on every pixel'),
-    'checkpoint_every': schema.integer(
-        at_least=1, help='steps between checkpoints (and image files)'),
+    **schema.loop_fields(
+        eval_help='steps between evaluations on every pixel',
+        checkpoint_help='steps between checkpoints (and image files)'),
     'target_clean_psnr': schema.real(
         above=0, help='clean PSNR (dB) whose first crossing result.json '
         'reports as steps_to_target'),

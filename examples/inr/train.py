@@ -31,6 +31,7 @@ import optax
 
 import snr_optax as so
 from examples.common import loop
+from examples.common import snr_config
 from examples.inr import config_schema
 from examples.inr import data as data_lib
 from examples.inr import figures
@@ -44,8 +45,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
   """
   lr = config.learning_rate
   snr = config.snr
-  mask = dict(mode=snr.mode, alpha=snr.alpha, softness=snr.softness,
-              reduction=snr.reduction)
+  mask = snr_config.mask_kwargs(snr)
   if config.optimizer in ('adam', 'adam_early_stop'):
     if config.weight_decay:
       return optax.adamw(lr, config.b1, config.b2,
@@ -77,9 +77,7 @@ def make_train_step(config, loss_fn, optimizer):
   """One jitted step: gradient or per-example statistics, update, apply."""
   if config.optimizer in config_schema.PER_EXAMPLE:
     grads_fn = so.value_and_grad_stats(
-        loss_fn, method=config.snr.method,
-        microbatch_size=(config.snr.microbatch_size
-                         if config.snr.method == 'microbatch' else None))
+        loss_fn, **snr_config.stats_kwargs(config.snr))
   else:
     grads_fn = jax.value_and_grad(loss_fn)
 

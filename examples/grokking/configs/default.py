@@ -4,6 +4,8 @@
 
 import ml_collections
 
+from examples.common import snr_config
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -27,16 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.weight_decay = 1.0
   config.batch_size = 512
   # SNR mask (snr_adam, streaming_snr_adamw, snr_adam_grokfast).
-  config.snr = ml_collections.ConfigDict()
-  config.snr.mode = 'hard'
-  config.snr.alpha = 1.0
-  config.snr.softness = 1.0
-  config.snr.reduction = 'element'
-  config.snr.placement = 'before'
-  config.snr.method = 'auto'    # statistics: auto | fast | vmap | microbatch
-  config.snr.microbatch_size = 64   # examples per chunk (microbatch only)
-  config.snr.rho = 0.99         # streaming only
-  config.snr.warmup_steps = 10  # streaming only: q = 1 while s fills
+  config.snr = snr_config.defaults(microbatch_size=64)
   # Grokfast's EMA filter (grokfast, snr_adam_grokfast).
   config.grokfast = ml_collections.ConfigDict()
   config.grokfast.alpha = 0.98

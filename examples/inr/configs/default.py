@@ -4,6 +4,8 @@
 
 import ml_collections
 
+from examples.common import snr_config
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -34,16 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.weight_decay = 0.0
   config.batch_size = 0             # 0: the full image every step
   # SNR mask (snr_adam, streaming_snr_adamw).
-  config.snr = ml_collections.ConfigDict()
-  config.snr.mode = 'hard'
-  config.snr.alpha = 1.0
-  config.snr.softness = 1.0
-  config.snr.reduction = 'element'
-  config.snr.placement = 'before'
-  config.snr.method = 'auto'        # auto | fast | vmap | microbatch
-  config.snr.microbatch_size = 256  # examples per chunk (microbatch only)
-  config.snr.rho = 0.99             # streaming only
-  config.snr.warmup_steps = 10      # streaming only: q = 1 while s fills
+  config.snr = snr_config.defaults(microbatch_size=256)
   # The loop.
   config.num_steps = 2000
   config.eval_every = 25
