@@ -1,45 +1,67 @@
 # Copyright 2026 The snr_optax Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Training curves as PNG files (matplotlib, no display needed)."""
+"""Training curves as PNG files (matplotlib, no display needed).
+
+A run's figure is ``curves_with_mask``: the example's own curves against the
+step (``training_curves`` draws accuracies) and, for an optimizer that
+masks, the mask fraction beside them. ``compare_curves`` overlays the runs
+and seeds of a suite.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
 
 matplotlib.use('Agg')
+from matplotlib import ticker  # pylint: disable=g-import-not-at-top,wrong-import-position
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+Rows = Sequence[Mapping[str, Any]]
 
-def _column(rows, key):
+
+def column(rows: Rows, key: str) -> tuple[list[Any], list[Any]]:
+  """``(steps, values)`` of ``key`` in the rows that logged it."""
   pairs = [(r['step'], r[key]) for r in rows if r.get(key) is not None]
   return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def training_curves(rows: Sequence[Mapping[str, Any]], path: str,
-                    title: str = '', target: float | None = None) -> None:
-  """Train/held-out accuracy and the mask fraction against the step."""
+def log_steps(ax, *, decades_only: bool = False) -> None:
+  """A log step axis; ``decades_only``: no labels on the minor ticks.
+
+  Over less than a few decades matplotlib labels minor ticks too, which
+  crowd a small panel.
+  """
+  ax.set_xscale('log')
+  if decades_only:
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+  ax.set_xlabel('step')
+
+
+def curves_with_mask(rows: Rows, path: str, draw: Callable[[Any], None], *,
+                     title: str = '',
+                     step_axis: Callable[[Any], None] = log_steps) -> None:
+  """``draw(ax)``'s curves and, if the rows log one, the mask fraction.
+
+  Args:
+    rows: the run's metrics; the mask panel is drawn when some row has a
+      ``mask_fraction`` (the optimizer masks).
+    path: the PNG file.
+    draw: draws the example's curves on the left panel, its step axis
+      included (``log_steps``).
+    title: the figure's title.
+    step_axis: sets the mask panel's step axis (as ``draw`` sets its own).
+  """
   has_mask = any(r.get('mask_fraction') is not None for r in rows)
   fig, axes = plt.subplots(1, 2 if has_mask else 1,
                            figsize=(11 if has_mask else 6, 4), squeeze=False)
-  ax = axes[0, 0]
-  for key, style in (('train_accuracy', '--'), ('val_accuracy', '-')):
-    ax.plot(*_column(rows, key), style, label=key.replace('_', ' '))
-  if target is not None:
-    ax.axhline(target, color='grey', lw=0.8, ls=':',
-               label=f'target ({target:.0%})')
-  ax.set_xscale('log')
-  ax.set_xlabel('step')
-  ax.set_ylabel('accuracy')
-  ax.set_ylim(0, 1.02)
-  ax.legend()
+  draw(axes[0, 0])
   if has_mask:
     ax = axes[0, 1]
-    ax.plot(*_column(rows, 'mask_fraction'), color='tab:green')
-    ax.set_xscale('log')
-    ax.set_xlabel('step')
+    ax.plot(*column(rows, 'mask_fraction'), color='tab:green')
+    step_axis(ax)
     ax.set_ylabel('mask fraction (mean q)')
     ax.set_ylim(0, 1.02)
   fig.suptitle(title)
@@ -48,7 +70,25 @@ def training_curves(rows: Sequence[Mapping[str, Any]], path: str,
   plt.close(fig)
 
 
-def compare_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
+def training_curves(rows: Rows, path: str, title: str = '',
+                    target: float | None = None) -> None:
+  """Train/held-out accuracy and the mask fraction against the step."""
+
+  def draw(ax):
+    for key, style in (('train_accuracy', '--'), ('val_accuracy', '-')):
+      ax.plot(*column(rows, key), style, label=key.replace('_', ' '))
+    if target is not None:
+      ax.axhline(target, color='grey', lw=0.8, ls=':',
+                 label=f'target ({target:.0%})')
+    log_steps(ax)
+    ax.set_ylabel('accuracy')
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+
+  curves_with_mask(rows, path, draw, title=title)
+
+
+def compare_curves(runs: Mapping[str, Sequence[Rows]],
                    path: str, key: str = 'val_accuracy', title: str = '',
                    target: float | None = None,
                    max_overlaid: int = 6) -> None:
@@ -73,14 +113,14 @@ def compare_curves(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
     for ax, (name,) in panels:
       if name != names[0]:
         for rows_ in runs[names[0]]:
-          ax.plot(*_column(rows_, key), color='0.75', lw=1.0)
+          ax.plot(*column(rows_, key), color='0.75', lw=1.0)
       ax.set_title(name, fontsize=9)
   for ax, panel_names in panels:
     for name in panel_names:
       colour = (colours[names.index(name) % len(colours)]
                 if len(panels) == 1 else 'tab:blue')
       for j, rows_ in enumerate(runs[name]):
-        ax.plot(*_column(rows_, key), color=colour, lw=1.2, alpha=0.8,
+        ax.plot(*column(rows_, key), color=colour, lw=1.2, alpha=0.8,
                 label=name if j == 0 else None)
     if target is not None:
       ax.axhline(target, color='grey', lw=0.8, ls=':',

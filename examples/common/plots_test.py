@@ -1,12 +1,14 @@
 # Copyright 2026 The snr_optax Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Tests of the plots: the target line is named in the legend."""
+"""Tests of the plots: the target line is named, the mask panel drawn."""
 
 import os
 from unittest import mock
 
 from absl.testing import absltest
 from matplotlib import figure
+from matplotlib import pyplot
+from matplotlib import ticker
 
 from examples.common import plots
 
@@ -44,6 +46,31 @@ class PlotsTest(absltest.TestCase):
     texts = legend_texts(lambda: plots.compare_curves(
         {'adamw': [ROWS], 'snr_adam': [ROWS]}, path, target=0.9))
     self.assertEqual(texts, ['adamw', 'snr_adam', 'target (90%)'])
+
+  def test_mask_panel_only_for_an_optimizer_that_masks(self):
+    path = os.path.join(self.create_tempdir().full_path, 'run.png')
+    drawn = []
+    for rows in (ROWS, [{**r, 'mask_fraction': None} for r in ROWS]):
+      with mock.patch.object(figure.Figure, 'savefig',
+                             lambda fig, *a, **k: drawn.append(fig.axes)):
+        plots.curves_with_mask(rows, path, lambda ax: ax.plot([1], [1]))
+    masked, unmasked = drawn
+    self.assertLen(masked, 2)
+    self.assertEqual(masked[1].get_ylabel(), 'mask fraction (mean q)')
+    self.assertEqual(list(masked[1].lines[0].get_xdata()), [10, 20])
+    self.assertLen(unmasked, 1)
+
+  def test_log_steps_can_leave_minor_ticks_unlabelled(self):
+    _, ax = pyplot.subplots()
+    plots.log_steps(ax, decades_only=True)
+    self.assertEqual(ax.get_xscale(), 'log')
+    self.assertIsInstance(ax.xaxis.get_minor_formatter(),
+                          ticker.NullFormatter)
+    _, ax = pyplot.subplots()
+    plots.log_steps(ax)
+    self.assertNotIsInstance(ax.xaxis.get_minor_formatter(),
+                             ticker.NullFormatter)
+    pyplot.close('all')
 
 
 if __name__ == '__main__':

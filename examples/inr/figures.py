@@ -2,33 +2,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """The INR example's PNG files: images side by side and PSNR curves.
 
-``examples/common/plots.py`` draws accuracy curves; these are the image
-example's own (matplotlib, no display needed).
+``examples/common/plots.py`` draws the figure of a run (its curves beside
+the mask fraction) and accuracy curves; these are the image example's own
+(matplotlib, no display needed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import functools
 from typing import Any
 
 import matplotlib
 
 matplotlib.use('Agg')
-from matplotlib import ticker  # pylint: disable=g-import-not-at-top,wrong-import-position
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-def _log_steps(ax) -> None:
-  """A log step axis labelled at its decades only (no crowded minor ticks)."""
-  ax.set_xscale('log')
-  ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-  ax.set_xlabel('step')
-
-
-def _column(rows, key):
-  pairs = [(r['step'], r[key]) for r in rows if r.get(key) is not None]
-  return [p[0] for p in pairs], [p[1] for p in pairs]
+# Labelled at its decades only: PSNR panels are small.
+_log_steps = functools.partial(plots.log_steps, decades_only=True)
 
 
 def show(ax, image: np.ndarray, title: str = '') -> None:
@@ -65,32 +59,22 @@ def psnr_curves(rows: Sequence[Mapping[str, Any]], path: str,
   the clean PSNR falls. ``holds_out``: also the PSNR on the held-out noisy
   pixels (a run that trains on them has it in its fit PSNR).
   """
-  has_mask = any(r.get('mask_fraction') is not None for r in rows)
-  fig, axes = plt.subplots(1, 2 if has_mask else 1,
-                           figsize=(11 if has_mask else 6, 4), squeeze=False)
-  ax = axes[0, 0]
   curves = [('fit_psnr', '--', 'fit (noisy training pixels)'),
             ('clean_psnr', '-', 'clean image')]
   if holds_out:
     curves.append(('holdout_psnr', ':', 'held-out noisy pixels'))
-  for key, style, label in curves:
-    ax.plot(*_column(rows, key), style, label=label)
-  if noisy_psnr is not None:
-    ax.axhline(noisy_psnr, color='grey', lw=0.8, ls='-.',
-               label=f'noisy image ({noisy_psnr:.1f} dB)')
-  _log_steps(ax)
-  ax.set_ylabel('PSNR (dB)')
-  ax.legend(fontsize=8)
-  if has_mask:
-    ax = axes[0, 1]
-    ax.plot(*_column(rows, 'mask_fraction'), color='tab:green')
+
+  def draw(ax):
+    for key, style, label in curves:
+      ax.plot(*plots.column(rows, key), style, label=label)
+    if noisy_psnr is not None:
+      ax.axhline(noisy_psnr, color='grey', lw=0.8, ls='-.',
+                 label=f'noisy image ({noisy_psnr:.1f} dB)')
     _log_steps(ax)
-    ax.set_ylabel('mask fraction (mean q)')
-    ax.set_ylim(0, 1.02)
-  fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+    ax.set_ylabel('PSNR (dB)')
+    ax.legend(fontsize=8)
+
+  plots.curves_with_mask(rows, path, draw, title=title, step_axis=_log_steps)
 
 
 def compare_psnr(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
@@ -106,7 +90,7 @@ def compare_psnr(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
                          (axes[1], 'fit_psnr', 'fit PSNR (dB)')):
     for i, (name, seeds) in enumerate(runs.items()):
       for j, rows in enumerate(seeds):
-        ax.plot(*_column(rows, key), color=colours[i % len(colours)],
+        ax.plot(*plots.column(rows, key), color=colours[i % len(colours)],
                 lw=1.2, alpha=0.8, label=name if j == 0 else None)
     if noisy_psnr is not None:
       ax.axhline(noisy_psnr, color='grey', lw=0.8, ls='-.',
