@@ -2,23 +2,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """The command line of the examples' programs: bad input in one line.
 
-Every example's ``main.py`` is the same few lines::
-
-  def train_and_evaluate(config, workdir):
-    # Imported here: --help and bad input answer before JAX loads.
-    from examples.<name> import train
-    return train.train_and_evaluate(config, workdir)
+Every example's ``main.py`` is one call::
 
   if __name__ == '__main__':
-    cli.run_main(train_and_evaluate, default_config=default,
-                 fields=config_schema.FIELDS, checks=config_schema.CHECKS,
-                 summary_keys=('optimizer', 'seed', ...))
+    cli.run_example('examples.<name>',
+                    summary_keys=('optimizer', 'seed', ...))
 
-``run_main`` defines ``--workdir`` (required), ``--config`` (whose ``--help``
-lists every field with its default and valid values) and ``--distributed``;
-checks the flags, the config (``schema.validate``) and the work directory
-before anything is written; and turns what goes wrong on the user's side
-into one line on stderr:
+which finds the example's pieces by the layout every example has
+(``configs/default.py``, ``config_schema.py``, ``train.py``) and hands them
+to ``run_main``. That defines ``--workdir`` (required), ``--config`` (whose
+``--help`` lists every field with its default and valid values) and
+``--distributed``; checks the flags, the config (``schema.validate``) and
+the work directory before anything is written; and turns what goes wrong on
+the user's side into one line on stderr:
 
 * a bad flag, config file, config field or work directory: ``error: ...``,
   exit status 2 (``EXIT_USAGE``), no traceback;
@@ -33,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -281,6 +278,40 @@ def define_flags(default_config: types.ModuleType,
       'distributed', False, 'Call jax.distributed.initialize() first: one '
       'process per host of a TPU pod slice or a multi-GPU cluster, the '
       'coordinator taken from the environment.')
+
+
+def train_of(package: str) -> Callable[[Any, str], Mapping[str, Any]]:
+  """``<package>.train.train_and_evaluate``, imported at its first call.
+
+  Importing ``train.py`` loads JAX, which takes seconds: a program that
+  imports it only to train answers ``--help`` and refuses bad input first.
+
+  Args:
+    package: the example's package, e.g. ``'examples.grokking'``.
+  """
+
+  def train_and_evaluate(config: Any, workdir: str) -> Mapping[str, Any]:
+    train = importlib.import_module(f'{package}.train')
+    return train.train_and_evaluate(config, workdir)
+
+  return train_and_evaluate
+
+
+def run_example(package: str, *, summary_keys: Sequence[str] = ()) -> None:
+  """The whole ``main.py`` of the example ``package``: ``run_main`` on it.
+
+  Args:
+    package: the example's package, e.g. ``'examples.grokking'``, which
+      holds ``configs/default.py`` (the default config),
+      ``config_schema.py`` (``FIELDS`` and ``CHECKS``) and ``train.py``
+      (``train_and_evaluate``, imported once the input is checked).
+    summary_keys: the entries of the result to print at the end.
+  """
+  config_schema = importlib.import_module(f'{package}.config_schema')
+  default = importlib.import_module(f'{package}.configs.default')
+  run_main(train_of(package), default_config=default,
+           fields=config_schema.FIELDS, checks=config_schema.CHECKS,
+           summary_keys=summary_keys)
 
 
 def run_main(train_fn: Callable[[Any, str], Mapping[str, Any]], *,

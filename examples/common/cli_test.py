@@ -120,6 +120,20 @@ class HelpersTest(parameterized.TestCase):
     self.assertEndsWith(command, "-m examples.grokking.main "
                         "'--workdir=/tmp/a b' --config.seed=1")
 
+  def test_train_of_imports_train_at_its_first_call(self):
+    # main.py and compare.py answer --help before train.py loads JAX.
+    imported = []
+
+    def import_module(name):
+      imported.append(name)
+      return mock.Mock(**{'train_and_evaluate.return_value': {'done': 1}})
+
+    with mock.patch.object(cli.importlib, 'import_module', import_module):
+      train_fn = cli.train_of('examples.x')
+      self.assertEmpty(imported)
+      self.assertEqual(train_fn('config', '/w'), {'done': 1})
+    self.assertEqual(imported, ['examples.x.train'])
+
 
 if __name__ == '__main__':
   absltest.main()

@@ -10,11 +10,15 @@ this module does the rest, the same way in every example:
   default config) and its runs, the first being the baseline.
 * ``run_suite`` trains every (run, seed) not finished yet, one directory
   each (``<workdir>/<run>/seed_<seed>``), resuming unfinished ones.
+* ``result``, ``curve``, ``run_entries``, ``speed_and_mask`` and
+  ``make_summary`` are the pieces of an example's ``tabulate`` that every table
+  has; ``write_summary`` writes ``results.json`` and ``results.md``.
 * ``environment_of``, ``commands_of`` and ``measure_noise_floor`` read the
   runs' ``provenance.json``: one environment per table, the commands that
   made it, and how far the metric moves under summation order alone.
 * ``publish`` copies a table into ``results/<suite>`` and rewrites its block
-  in the example's README; ``main`` is the whole command line.
+  in the example's README; ``main`` is the whole command line, and
+  ``run_program`` the whole ``if __name__ == '__main__'`` of ``compare.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from absl import logging
 import ml_collections
 
 from examples.common import cli
+from examples.common import logbook
 from examples.common import provenance
 from examples.common import schema
 from examples.common import tables
@@ -135,6 +140,48 @@ def result(workdir: str, name: str, seed: int) -> dict[str, Any] | None:
   """The ``result.json`` of a finished run, None if it has not finished."""
   path = os.path.join(run_dir(workdir, name, seed), 'result.json')
   return read_json(path) if os.path.exists(path) else None
+
+
+def curve(workdir: str, name: str, seed: int) -> list[dict[str, Any]]:
+  """The rows of a run's ``metrics.jsonl``, one per evaluation."""
+  return logbook.read(os.path.join(run_dir(workdir, name, seed),
+                                   'metrics.jsonl'))
+
+
+def mean(values) -> float | None:
+  """The mean of the values that are not None; None if there are none."""
+  values = [v for v in values if v is not None]
+  return sum(values) / len(values) if values else None
+
+
+def mean_mask(rows: Sequence[Mapping[str, Any]]) -> float | None:
+  """The mean ``mask_fraction`` over a run's evaluations (None: no mask)."""
+  return mean(r.get('mask_fraction') for r in rows)
+
+
+def run_entries(run: Run, per_seed: Sequence[Mapping[str, Any]]
+                ) -> dict[str, Any]:
+  """What a table's row is: its label, overrides and per-seed numbers.
+
+  Args:
+    run: the suite's run.
+    per_seed: the example's numbers of each finished seed (with ``seed``).
+  """
+  return {'label': run.label, 'overrides': run.overrides,
+          'per_seed': per_seed,
+          'seeds': [r['seed'] for r in per_seed]}
+
+
+def speed_and_mask(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+  """A row's median ``seconds_per_step`` and ``mean_mask`` over seeds.
+
+  Args:
+    per_seed: each seed's numbers, with ``seconds_per_step`` (from
+      ``result.json``) and ``mean_mask`` (``mean_mask`` of its curve).
+  """
+  return {'seconds_per_step': statistics.median(
+      [r['seconds_per_step'] for r in per_seed]),
+          'mean_mask': mean(r['mean_mask'] for r in per_seed)}
 
 
 def parse_overrides(default_config: ml_collections.ConfigDict,
@@ -405,6 +452,51 @@ def measure_noise_floor(workdir: str, noise_workdirs: Sequence[str],
   return floor
 
 
+def make_summary(workdir: str, name: str, suite: Suite,
+                 seeds: Sequence[int], *,
+                 environment: Mapping[str, Any] | None,
+                 settings: Mapping[str, Any], rows: Mapping[str, Any],
+                 noise_metric: str,
+                 noise_workdirs: Sequence[str] = ()) -> dict[str, Any]:
+  """A table's ``results.json``: the suite, where and how it ran, the rows.
+
+  Args:
+    workdir: the runs' work directory.
+    name: the suite's name.
+    suite: the suite.
+    seeds: the seeds tabulated.
+    environment: ``environment_of`` the runs (None: mixed).
+    settings: what the example's table states once (its target, its
+      evaluation period, ...), placed after the baseline's name.
+    rows: run name -> the example's row (``run_entries``, ...).
+    noise_metric: the ``result.json`` key the noise floor compares.
+    noise_workdirs: re-runs of the suite for its noise floor (none: no
+      floor).
+  """
+  return {
+      'suite': name, 'about': suite.about,
+      'task': dict(suite.task), 'seeds': seeds,
+      'baseline': next(iter(suite.runs)),
+      **settings,
+      'environment': environment,
+      'started': start_dates(workdir, suite, seeds),
+      'commands': commands_of([workdir, *noise_workdirs], suite, seeds),
+      'noise_floor': (measure_noise_floor(
+          workdir, noise_workdirs, suite, seeds, noise_metric)
+                      if noise_workdirs and environment else None),
+      'results': rows,
+  }
+
+
+def write_summary(workdir: str, summary: Mapping[str, Any],
+                  render: Callable[[Mapping[str, Any]], str]) -> None:
+  """``results.json`` (``summary``) and ``results.md`` (``render`` of it)."""
+  with open(os.path.join(workdir, 'results.json'), 'w') as f:
+    json.dump(summary, f, indent=1)
+  with open(os.path.join(workdir, 'results.md'), 'w') as f:
+    f.write(render(summary) + '\n')
+
+
 def measured(summary: Mapping[str, Any]) -> str:
   """``'Measured <dates>, <environment>.'`` for a table's caption."""
   started = summary['started']
@@ -598,3 +690,14 @@ def main(example: Example) -> None:
   if FLAGS.publish:
     readme = publish(example, workdir, FLAGS.publish, summary)
     print(f'published to {FLAGS.publish} and {readme}')
+
+
+def run_program(example: Example, *, default_suite: str) -> None:
+  """The whole program ``compare.py``: its flags, then ``main`` (``cli.run``).
+
+  Args:
+    example: the example's ``Example``.
+    default_suite: the suite ``--suite`` names by default.
+  """
+  define_flags(example, default_suite)
+  cli.run(lambda argv: main(example))

@@ -54,5 +54,57 @@ class CommandsOfTest(absltest.TestCase):
          """'--workdir=/tmp/it'"'"'s here' --seeds=0"""])
 
 
+class TabulateTest(absltest.TestCase):
+  """The pieces of an example's ``tabulate`` that every table has."""
+
+  def test_means_skip_what_is_missing(self):
+    self.assertEqual(suites.mean([1.0, None, 2.0]), 1.5)
+    self.assertIsNone(suites.mean([None]))
+    self.assertIsNone(suites.mean([]))
+    self.assertEqual(suites.mean_mask([{'mask_fraction': 0.5},
+                                       {'mask_fraction': None}, {},
+                                       {'mask_fraction': 0.25}]), 0.375)
+    self.assertIsNone(suites.mean_mask([{'mask_fraction': None}]))
+
+  def test_a_row_and_its_summary_written(self):
+    workdir = self.create_tempdir().full_path
+    finished_run(workdir, 0, {'argv': 'python -m examples.toy.compare',
+                              'xla_flags': '',
+                              'started': '2026-01-02T00:00:00+00:00'})
+    path = suites.run_dir(workdir, 'adam', 0)
+    with open(os.path.join(path, 'metrics.jsonl'), 'w') as f:
+      f.write('{"step": 5, "mask_fraction": 0.5}\n{"step": 10}\n')
+    self.assertEqual(suites.curve(workdir, 'adam', 0),
+                     [{'step': 5, 'mask_fraction': 0.5}, {'step': 10}])
+    per_seed = [{'seed': 0, 'seconds_per_step': 0.1, 'mean_mask': 0.5},
+                {'seed': 1, 'seconds_per_step': 0.3, 'mean_mask': None},
+                {'seed': 2, 'seconds_per_step': 0.2, 'mean_mask': 0.3}]
+    row = {**suites.run_entries(suites.Run(OPTIMIZER, {'b1': 0.5}),
+                                per_seed),
+           **suites.speed_and_mask(per_seed)}
+    self.assertEqual(row, {'label': 'Adam, b1=0.5',
+                           'overrides': {'optimizer': 'adam', 'b1': 0.5},
+                           'per_seed': per_seed, 'seeds': [0, 1, 2],
+                           'seconds_per_step': 0.2, 'mean_mask': 0.4})
+    summary = suites.make_summary(
+        workdir, 'toy', SUITE, [0], environment=None,
+        settings={'target': 0.9}, rows={'adam': row},
+        noise_metric='steps_to_target')
+    # The settings between the baseline and the environment, in order.
+    self.assertEqual(list(summary),
+                     ['suite', 'about', 'task', 'seeds', 'baseline', 'target',
+                      'environment', 'started', 'commands', 'noise_floor',
+                      'results'])
+    self.assertEqual(summary['baseline'], 'adam')
+    self.assertEqual(summary['started'], ['2026-01-02T00:00:00+00:00'])
+    self.assertEqual(summary['commands'], ['python -m examples.toy.compare'])
+    self.assertIsNone(summary['noise_floor'])
+    suites.write_summary(workdir, summary, lambda s: f'table of {s["suite"]}')
+    with open(os.path.join(workdir, 'results.json')) as f:
+      self.assertEqual(json.load(f), json.loads(json.dumps(summary)))
+    with open(os.path.join(workdir, 'results.md')) as f:
+      self.assertEqual(f.read(), 'table of toy\n')
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -99,6 +99,15 @@ def noise_floor(cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
           'median_factor': statistics.median(factors) if factors else None}
 
 
+def speedup(base: float | None, value: float | None) -> float | None:
+  """``base / value``, the "x baseline" of a table; None for 0 or None.
+
+  The baseline's steps to an event over a run's: how many times fewer steps
+  the run took (None where either never got there).
+  """
+  return None if not base or not value else base / value
+
+
 def within(ratio: float | None, factor: float | None) -> bool:
   """Whether ``ratio`` is inside the noise floor [1/factor, factor]."""
   if ratio is None or factor is None:

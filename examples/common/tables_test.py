@@ -197,6 +197,16 @@ class RatioTextTest(parameterized.TestCase):
   def test_ratio_text(self, ratio, factor, expected):
     self.assertEqual(tables.ratio_text(ratio, factor), expected)
 
+  @parameterized.parameters(
+      (300, 200, 1.5),
+      (None, 200, None),         # the baseline never got there
+      (300, None, None),         # the run never got there
+      (0, 200, None),
+      (300, 0, None),
+  )
+  def test_speedup(self, base, value, expected):
+    self.assertEqual(tables.speedup(base, value), expected)
+
 
 BEGIN = '<!-- generated: t (do not edit; see the command below it) -->'
 END = '<!-- end generated: t -->'

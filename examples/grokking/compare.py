@@ -24,9 +24,7 @@ example and how its table reads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-import json
 import os
-import statistics
 import sys
 from typing import Any
 
@@ -34,7 +32,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import tables  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -142,19 +139,12 @@ def first_step_at(rows: list[dict[str, Any]], accuracy: float):
               None)
 
 
-def _mean_mask(curve):
-  values = [r['mask_fraction'] for r in curve
-            if r.get('mask_fraction') is not None]
-  return sum(values) / len(values) if values else None
-
-
 def _per_seed(workdir: str, name: str, seed: int) -> dict[str, Any] | None:
   """One finished run's numbers, or None if it has not finished."""
   result = suites.result(workdir, name, seed)
   if result is None:
     return None
-  curve = logbook_lib.read(os.path.join(suites.run_dir(workdir, name, seed),
-                                        'metrics.jsonl'))
+  curve = suites.curve(workdir, name, seed)
   return {
       'seed': seed,
       'steps_to_target': result['steps_to_target'],
@@ -162,13 +152,9 @@ def _per_seed(workdir: str, name: str, seed: int) -> dict[str, Any] | None:
       'final_step': result['final_step'],
       'final_val_accuracy': result['final_val_accuracy'],
       'seconds_per_step': result['seconds_per_step'],
-      'mean_mask': _mean_mask(curve),
+      'mean_mask': suites.mean_mask(curve),
       **{f'steps_to_{a:g}': first_step_at(curve, a) for a in MILESTONES},
   }
-
-
-def _ratio(base, value):
-  return None if not base or not value else base / value
 
 
 def tabulate(workdir: str, suite: str, seeds: list[int], *,
@@ -190,56 +176,37 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
                 if r is not None]
     if not per_seed:
       continue
-    curves[name] = [logbook_lib.read(os.path.join(
-        suites.run_dir(workdir, name, r['seed']), 'metrics.jsonl'))
-                    for r in per_seed]
-    masks = [r['mean_mask'] for r in per_seed if r['mean_mask'] is not None]
+    curves[name] = [suites.curve(workdir, name, r['seed']) for r in per_seed]
     rows[name] = {
-        'label': the_suite.runs[name].label,
-        'overrides': the_suite.runs[name].overrides,
-        'per_seed': per_seed,
-        'seeds': [r['seed'] for r in per_seed],
+        **suites.run_entries(the_suite.runs[name], per_seed),
         'reached': sum(r['steps_to_target'] is not None for r in per_seed),
         'median_steps': suites.censored_median(
             [r['steps_to_target'] for r in per_seed]),
         'budget': max(r['final_step'] for r in per_seed),
-        'seconds_per_step': statistics.median(
-            [r['seconds_per_step'] for r in per_seed]),
-        'mean_mask': sum(masks) / len(masks) if masks else None,
+        **suites.speed_and_mask(per_seed),
         **{f'median_steps_to_{a:g}': suites.censored_median(
             [r[f'steps_to_{a:g}'] for r in per_seed]) for a in MILESTONES},
     }
   base = rows.get(names[0])
   for row in rows.values():
-    row['ratio'] = _ratio(base and base['median_steps'], row['median_steps'])
+    row['ratio'] = tables.speedup(base and base['median_steps'],
+                                  row['median_steps'])
     base_steps = {} if base is None else {
         r['seed']: r['steps_to_target'] for r in base['per_seed']}
-    row['same_seed_ratios'] = [_ratio(base_steps.get(r['seed']),
-                                      r['steps_to_target'])
+    row['same_seed_ratios'] = [tables.speedup(base_steps.get(r['seed']),
+                                              r['steps_to_target'])
                                for r in row['per_seed']]
   # What the runs ran with (an --override of the target included).
   settings = suites.shared_settings(
       workdir, the_suite, seeds, ('target_val_accuracy', 'eval_every'),
       allow_mixed) or make_config(suite, names[0], 0)
-  summary = {
-      'suite': suite, 'about': the_suite.about,
-      'task': dict(the_suite.task), 'seeds': seeds,
-      'baseline': names[0],
-      'target_val_accuracy': settings['target_val_accuracy'],
-      'eval_every': settings['eval_every'],
-      'environment': environment,
-      'started': suites.start_dates(workdir, the_suite, seeds),
-      'commands': suites.commands_of([workdir, *noise_workdirs], the_suite,
-                                     seeds),
-      'noise_floor': (suites.measure_noise_floor(
-          workdir, noise_workdirs, the_suite, seeds, 'steps_to_target')
-                      if noise_workdirs and environment else None),
-      'results': rows,
-  }
-  with open(os.path.join(workdir, 'results.json'), 'w') as f:
-    json.dump(summary, f, indent=1)
-  with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(render(summary) + '\n')
+  summary = suites.make_summary(
+      workdir, suite, the_suite, seeds, environment=environment,
+      settings={'target_val_accuracy': settings['target_val_accuracy'],
+                'eval_every': settings['eval_every']},
+      rows=rows, noise_metric='steps_to_target',
+      noise_workdirs=noise_workdirs)
+  suites.write_summary(workdir, summary, render)
   if curves:
     plots.compare_curves(curves, os.path.join(workdir, 'val_accuracy.png'),
                          title=f'held-out accuracy ({suite})',
@@ -302,18 +269,11 @@ def render(summary: Mapping[str, Any]) -> str:
       suites.commands_text(summary)])
 
 
-
-
-def _train(config, workdir):
-  # Imported here, so that --help and bad flags answer before JAX loads.
-  from examples.grokking import train  # pylint: disable=g-import-not-at-top
-  return train.train_and_evaluate(config, workdir)
-
-
 EXAMPLE = suites.Example(
     module='examples.grokking.compare', suites=SUITES, build=configs.build,
-    validate=config_schema.validate, train=_train, tabulate=tabulate,
-    render=render, files=('results.md', 'results.json', 'val_accuracy.png'),
+    validate=config_schema.validate, train=cli.train_of('examples.grokking'),
+    tabulate=tabulate, render=render,
+    files=('results.md', 'results.json', 'val_accuracy.png'),
     may_change=config_schema.MAY_CHANGE_ON_RESUME)
 
 
@@ -322,5 +282,4 @@ run_suite = EXAMPLE.run
 
 
 if __name__ == '__main__':
-  suites.define_flags(EXAMPLE, default_suite='quick')
-  cli.run(lambda argv: suites.main(EXAMPLE))
+  suites.run_program(EXAMPLE, default_suite='quick')

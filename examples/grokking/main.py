@@ -19,18 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.grokking import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.grokking.configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
-def train_and_evaluate(config, workdir):
-  # Imported here, so that --help and bad input answer before JAX loads.
-  from examples.grokking import train  # pylint: disable=g-import-not-at-top
-  return train.train_and_evaluate(config, workdir)
-
 
 if __name__ == '__main__':
-  cli.run_main(train_and_evaluate, default_config=default,
-               fields=config_schema.FIELDS, checks=config_schema.CHECKS,
-               summary_keys=('optimizer', 'seed', 'steps_to_target',
-                             'final_val_accuracy'))
+  cli.run_example('examples.grokking',
+                  summary_keys=('optimizer', 'seed', 'steps_to_target',
+                                'final_val_accuracy'))

@@ -25,9 +25,7 @@ example and how its table reads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-import json
 import os
-import statistics
 import sys
 from typing import Any
 
@@ -35,7 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.common import logbook as logbook_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import suites  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import tables  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.inr import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -87,29 +84,13 @@ def first_step_at(rows: list[dict[str, Any]], psnr: float | None):
   return next((r['step'] for r in rows if r['clean_psnr'] >= psnr), None)
 
 
-def _mean_mask(curve):
-  values = [r['mask_fraction'] for r in curve
-            if r.get('mask_fraction') is not None]
-  return sum(values) / len(values) if values else None
-
-
-def _mean(values):
-  values = [v for v in values if v is not None]
-  return sum(values) / len(values) if values else None
-
-
-def _curve(workdir, name, seed):
-  return logbook_lib.read(os.path.join(suites.run_dir(workdir, name, seed),
-                                       'metrics.jsonl'))
-
-
 def _per_seed(workdir: str, name: str, seed: int,
               baseline_best: float | None) -> dict[str, Any] | None:
   """One finished run's numbers, or None if it has not finished."""
   result = suites.result(workdir, name, seed)
   if result is None:
     return None
-  curve = _curve(workdir, name, seed)
+  curve = suites.curve(workdir, name, seed)
   return {
       'seed': seed,
       'best_clean_psnr': result['best_clean_psnr'],
@@ -122,12 +103,8 @@ def _per_seed(workdir: str, name: str, seed: int,
       'noisy_psnr': result['noisy_psnr'],
       'steps_to_baseline_best': first_step_at(curve, baseline_best),
       'seconds_per_step': result['seconds_per_step'],
-      'mean_mask': _mean_mask(curve),
+      'mean_mask': suites.mean_mask(curve),
   }
-
-
-def _ratio(base, value):
-  return None if not base or not value else base / value
 
 
 def tabulate(workdir: str, suite: str, seeds: list[int], *,
@@ -156,23 +133,14 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
                             for s in seeds) if r is not None]
     if not per_seed:
       continue
-    curves[name] = [_curve(workdir, name, r['seed']) for r in per_seed]
-    masks = [r['mean_mask'] for r in per_seed if r['mean_mask'] is not None]
+    curves[name] = [suites.curve(workdir, name, r['seed']) for r in per_seed]
     rows[name] = {
-        'label': the_suite.runs[name].label,
-        'overrides': the_suite.runs[name].overrides,
-        'per_seed': per_seed,
-        'seeds': [r['seed'] for r in per_seed],
+        **suites.run_entries(the_suite.runs[name], per_seed),
         'budget': max(r['final_step'] for r in per_seed),
-        'mean_best_clean_psnr': _mean(r['best_clean_psnr']
-                                      for r in per_seed),
-        'mean_final_clean_psnr': _mean(r['final_clean_psnr']
-                                       for r in per_seed),
-        'mean_early_stop_clean_psnr': _mean(r['early_stop_clean_psnr']
-                                            for r in per_seed),
-        'seconds_per_step': statistics.median(
-            [r['seconds_per_step'] for r in per_seed]),
-        'mean_mask': sum(masks) / len(masks) if masks else None,
+        **{f'mean_{key}': suites.mean(r[key] for r in per_seed)
+           for key in ('best_clean_psnr', 'final_clean_psnr',
+                       'early_stop_clean_psnr')},
+        **suites.speed_and_mask(per_seed),
     }
   base = rows.get(names[0])
   base_by_seed = {} if base is None else {r['seed']: r
@@ -181,37 +149,26 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
     # "x baseline": the baseline's steps to its own best clean PSNR over
     # the run's steps to that PSNR, on the same seed.
     row['same_seed_ratios'] = [
-        _ratio(base_by_seed[r['seed']]['best_clean_step']
-               if r['seed'] in base_by_seed else None,
-               r['steps_to_baseline_best']) for r in row['per_seed']]
+        tables.speedup(base_by_seed[r['seed']]['best_clean_step']
+                       if r['seed'] in base_by_seed else None,
+                       r['steps_to_baseline_best'])
+        for r in row['per_seed']]
     # Final clean PSNR minus the baseline's, on the same seed.
-    row['final_gain_db'] = _mean(
+    row['final_gain_db'] = suites.mean(
         r['final_clean_psnr'] - base_by_seed[r['seed']]['final_clean_psnr']
         for r in row['per_seed'] if r['seed'] in base_by_seed)
   config = make_config(suite, names[0], 0)
   noisy = [r['noisy_psnr'] for row in rows.values() for r in row['per_seed']]
-  summary = {
-      'suite': suite, 'about': the_suite.about,
-      'task': dict(the_suite.task), 'seeds': seeds,
-      'baseline': names[0],
-      'side': config.side, 'noise_sigma': config.noise_sigma,
-      'image': config.image,
-      'holdout_fraction': config.holdout_fraction,
-      'eval_every': config.eval_every,
-      'noisy_psnr': _mean(noisy),
-      'environment': environment,
-      'started': suites.start_dates(workdir, the_suite, seeds),
-      'commands': suites.commands_of([workdir, *noise_workdirs], the_suite,
-                                     seeds),
-      'noise_floor': (suites.measure_noise_floor(
-          workdir, noise_workdirs, the_suite, seeds, 'best_clean_step')
-                      if noise_workdirs and environment else None),
-      'results': rows,
-  }
-  with open(os.path.join(workdir, 'results.json'), 'w') as f:
-    json.dump(summary, f, indent=1)
-  with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(render(summary) + '\n')
+  summary = suites.make_summary(
+      workdir, suite, the_suite, seeds, environment=environment,
+      settings={'side': config.side, 'noise_sigma': config.noise_sigma,
+                'image': config.image,
+                'holdout_fraction': config.holdout_fraction,
+                'eval_every': config.eval_every,
+                'noisy_psnr': suites.mean(noisy)},
+      rows=rows, noise_metric='best_clean_step',
+      noise_workdirs=noise_workdirs)
+  suites.write_summary(workdir, summary, render)
   if curves:
     # Imported here: tabulating a table needs no plotting library.
     from examples.inr import figures  # pylint: disable=g-import-not-at-top
@@ -344,16 +301,10 @@ def render(summary: Mapping[str, Any]) -> str:
       suites.commands_text(summary)])
 
 
-def _train(config, workdir):
-  # Imported here, so that --help and bad flags answer before JAX loads.
-  from examples.inr import train  # pylint: disable=g-import-not-at-top
-  return train.train_and_evaluate(config, workdir)
-
-
 EXAMPLE = suites.Example(
     module='examples.inr.compare', suites=SUITES, build=configs.build,
-    validate=config_schema.validate, train=_train, tabulate=tabulate,
-    render=render,
+    validate=config_schema.validate, train=cli.train_of('examples.inr'),
+    tabulate=tabulate, render=render,
     files=('results.md', 'results.json', 'psnr.png', 'images.png'))
 
 
@@ -362,5 +313,4 @@ run_suite = EXAMPLE.run
 
 
 if __name__ == '__main__':
-  suites.define_flags(EXAMPLE, default_suite='quick')
-  cli.run(lambda argv: suites.main(EXAMPLE))
+  suites.run_program(EXAMPLE, default_suite='quick')

@@ -20,19 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.inr import config_schema  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.inr.configs import default  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-
-def train_and_evaluate(config, workdir):
-  # Imported here, so that --help and bad input answer before JAX loads.
-  from examples.inr import train  # pylint: disable=g-import-not-at-top
-  return train.train_and_evaluate(config, workdir)
-
 
 if __name__ == '__main__':
-  cli.run_main(train_and_evaluate, default_config=default,
-               fields=config_schema.FIELDS, checks=config_schema.CHECKS,
-               summary_keys=('optimizer', 'seed', 'best_clean_psnr',
-                             'best_clean_step', 'final_clean_psnr',
-                             'final_fit_psnr', 'early_stop_clean_psnr'))
+  cli.run_example('examples.inr',
+                  summary_keys=('optimizer', 'seed', 'best_clean_psnr',
+                                'best_clean_step', 'final_clean_psnr',
+                                'final_fit_psnr', 'early_stop_clean_psnr'))
