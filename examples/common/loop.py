@@ -17,7 +17,8 @@ the training clock (evaluation excluded), the progress bar, the metrics log
 (``metrics.jsonl``, one row per evaluation), periodic orbax checkpoints,
 stopping early, and Ctrl-C (finish the step, save, raise
 ``interrupt.TrainingInterrupted``), so that an interrupted and resumed run
-equals an uninterrupted one.
+equals an uninterrupted one. The entries of the summary that every example
+reports come from ``at_target``, ``final`` and ``seconds_per_step``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ def start_run(workdir: str, config: ml_collections.ConfigDict, *,
     f.write(config.to_json(indent=1))
 
 
+def batch_indices(seed: int, step: int, n_train: int,
+                  batch_size: int) -> np.ndarray:
+  """The training examples of a step: epochs of a fresh permutation.
+
+  A pure function of (seed, step), so a resumed run sees the same batches.
+  The last ``n_train % batch_size`` examples of an epoch's permutation are
+  dropped; ``batch_size`` 0 is every example, in order, every step.
+  """
+  if batch_size == 0:
+    return np.arange(n_train)
+  per_epoch = n_train // batch_size
+  epoch, within = divmod(step, per_epoch)
+  order = np.random.default_rng([seed, epoch]).permutation(n_train)
+  return order[within * batch_size:(within + 1) * batch_size]
+
+
 def mask_fraction(opt_state: Any) -> float | None:
   """The optimizer's ``mask_fraction`` (mean of q), None if it has none."""
   try:
@@ -79,6 +96,52 @@ def mask_fraction(opt_state: Any) -> float | None:
   except KeyError:
     return None
   return None if value is None else float(value)
+
+
+def progress_line(row: Row, metrics: str) -> str:
+  """An evaluation's line: ``step N | <metrics> | mask q | s s/step``.
+
+  Args:
+    row: the evaluation's row (``Loop.train`` adds ``step`` and
+      ``seconds_per_step``; ``mask_fraction`` is None without a mask).
+    metrics: the example's metrics of ``row``, formatted.
+  """
+  mask = row['mask_fraction']
+  return (f'step {row["step"]:6d} | {metrics} | mask '
+          f'{"n/a" if mask is None else f"{mask:.3f}"} | '
+          f'{row["seconds_per_step"]:.3f} s/step')
+
+
+def at_target(row: Row | None) -> dict[str, Any]:
+  """``steps_to_target`` and ``seconds_to_target`` of ``result.json``.
+
+  Args:
+    row: the first evaluation at the example's target, None if no
+      evaluation reached it (then both are None).
+  """
+  return {'steps_to_target': None if row is None else row['step'],
+          'seconds_to_target': None if row is None else row['train_seconds']}
+
+
+def final(rows: Sequence[Row], step: int,
+          keys: Sequence[str]) -> dict[str, Any]:
+  """``final_step`` and ``final_<key>`` for ``keys``, of the last row.
+
+  Args:
+    rows: the run's metrics (``Loop.rows``).
+    step: the loop's step counter, the final step of a run that logged no
+      row (its metrics are then None).
+    keys: the metrics to report.
+  """
+  last = rows[-1] if rows else {}
+  return {'final_step': last.get('step', step),
+          **{f'final_{key}': last.get(key) for key in keys}}
+
+
+def seconds_per_step(rows: Sequence[Row]) -> float:
+  """Training seconds per step of the whole run (evaluations excluded)."""
+  last = rows[-1] if rows else {}
+  return last.get('train_seconds', 0.0) / max(last.get('step', 1), 1)
 
 
 def write_result(workdir: str, result: Mapping[str, Any]) -> None:

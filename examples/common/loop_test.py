@@ -397,6 +397,49 @@ class LoopTest(parameterized.TestCase):
     self.assertEqual(provenance.differences(*segments), [])
 
 
+class BatchesTest(absltest.TestCase):
+
+  def test_batches_are_a_pure_function_of_the_step(self):
+    first = loop.batch_indices(0, 7, 100, 16)
+    np.testing.assert_array_equal(first, loop.batch_indices(0, 7, 100, 16))
+    epoch = np.concatenate([loop.batch_indices(0, s, 100, 16)
+                            for s in range(6)])
+    self.assertLen(set(epoch.tolist()), 96)   # each example at most once
+    # The next epoch is another permutation of every example.
+    self.assertFalse(np.array_equal(loop.batch_indices(0, 6, 100, 16),
+                                    loop.batch_indices(0, 0, 100, 16)))
+    np.testing.assert_array_equal(loop.batch_indices(0, 7, 100, 0),
+                                  np.arange(100))
+
+
+class SummaryTest(absltest.TestCase):
+
+  def test_entries_of_a_run(self):
+    rows = [{'step': 5, 'acc': 0.4, 'train_seconds': 1.0},
+            {'step': 10, 'acc': 0.9, 'train_seconds': 4.0}]
+    self.assertEqual(loop.at_target(rows[1]), {'steps_to_target': 10,
+                                               'seconds_to_target': 4.0})
+    self.assertEqual(loop.at_target(None), {'steps_to_target': None,
+                                            'seconds_to_target': None})
+    self.assertEqual(loop.final(rows, 12, ('acc', 'loss')),
+                     {'final_step': 10, 'final_acc': 0.9,
+                      'final_loss': None})
+    self.assertEqual(loop.seconds_per_step(rows), 0.4)
+
+  def test_progress_line(self):
+    row = {'step': 20, 'mask_fraction': 0.25, 'seconds_per_step': 0.0123}
+    self.assertEqual(loop.progress_line(row, 'acc 1.0'),
+                     'step     20 | acc 1.0 | mask 0.250 | 0.012 s/step')
+    row['mask_fraction'] = None
+    self.assertEqual(loop.progress_line(row, 'acc 1.0'),
+                     'step     20 | acc 1.0 | mask n/a | 0.012 s/step')
+
+  def test_entries_of_a_run_that_logged_nothing(self):
+    self.assertEqual(loop.final([], 3, ('acc',)),
+                     {'final_step': 3, 'final_acc': None})
+    self.assertEqual(loop.seconds_per_step([]), 0.0)
+
+
 def make_config(**overrides):
   config = ml_collections.ConfigDict({'learning_rate': 1e-3,
                                       'num_steps': 10,

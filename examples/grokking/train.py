@@ -24,7 +24,6 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 import snr_optax as so
@@ -129,16 +128,9 @@ def make_train_step(config, loss_fn, optimizer, out_shardings=None):
   return jax.jit(train_step, out_shardings=out_shardings + (None, None))
 
 
-def batch_indices(seed: int, step: int, n_train: int,
-                  batch_size: int) -> np.ndarray:
-  """The examples of a step: epochs of a fresh permutation, last part dropped.
-
-  A pure function of (seed, step), so a resumed run sees the same batches.
-  """
-  per_epoch = n_train // batch_size
-  epoch, within = divmod(step, per_epoch)
-  order = np.random.default_rng([seed, epoch]).permutation(n_train)
-  return order[within * batch_size:(within + 1) * batch_size]
+# The examples of a step. Looked up here at each step: the tests interrupt
+# training through it (examples/common/testing.py).
+batch_indices = loop.batch_indices
 
 
 class Setup(NamedTuple):
@@ -228,13 +220,9 @@ def stopper(config):
 
 
 def progress_line(row: loop.Row) -> str:
-  mask = row['mask_fraction']
-  return (f'step {row["step"]:6d} | train acc '
-          f'{100 * row["train_accuracy"]:6.1f}% | val acc '
-          f'{100 * row["val_accuracy"]:6.1f}% | val loss '
-          f'{row["val_loss"]:.3f} | mask '
-          f'{"n/a" if mask is None else f"{mask:.3f}"} | '
-          f'{row["seconds_per_step"]:.3f} s/step')
+  return loop.progress_line(
+      row, f'train acc {100 * row["train_accuracy"]:6.1f}% | val acc '
+      f'{100 * row["val_accuracy"]:6.1f}% | val loss {row["val_loss"]:.3f}')
 
 
 def progress_fields(row: loop.Row) -> dict[str, Any]:
@@ -245,18 +233,13 @@ def progress_fields(row: loop.Row) -> dict[str, Any]:
 
 def summarize(config, rows: list[loop.Row], step: int) -> dict[str, Any]:
   """``result.json``: steps and seconds to the target, final metrics."""
-  first, last = first_at_target(config, rows), (rows[-1] if rows else {})
   return {
       'optimizer': config.optimizer,
       'seed': config.seed,
       'target_val_accuracy': config.target_val_accuracy,
-      'steps_to_target': None if first is None else first['step'],
-      'seconds_to_target': None if first is None else first['train_seconds'],
-      'final_step': last.get('step', step),
-      'final_val_accuracy': last.get('val_accuracy'),
-      'final_train_accuracy': last.get('train_accuracy'),
-      'seconds_per_step': (last.get('train_seconds', 0.0)
-                           / max(last.get('step', 1), 1)),
+      **loop.at_target(first_at_target(config, rows)),
+      **loop.final(rows, step, ('val_accuracy', 'train_accuracy')),
+      'seconds_per_step': loop.seconds_per_step(rows),
   }
 
 

@@ -1,19 +1,18 @@
 # Copyright 2026 The snr_optax Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Fast tests of the grokking example: data, model, optimizers, resume."""
+"""Fast tests of the grokking example: data, model, optimizers, resume.
 
-import atexit
-import functools
+The tests every example passes (resume, Ctrl-C, refusals, --help, the
+published README blocks) are examples/common/testing.py's, mixed in below.
+"""
+
 import json
 import os
 import re
 import shlex
 import signal
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 from unittest import mock
 
 from absl.testing import absltest
@@ -26,6 +25,7 @@ from examples.common import cli
 from examples.common import interrupt
 from examples.common import schema
 from examples.common import suites
+from examples.common import testing
 from examples.grokking import compare
 from examples.grokking import config_schema
 from examples.grokking import data
@@ -33,38 +33,8 @@ from examples.grokking import train
 from examples.grokking.configs import default
 from examples.grokking.configs import tiny
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+REPO = testing.REPO
 TINY = 'examples/grokking/configs/tiny.py'
-
-
-def read_metrics(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
-
-
-@functools.cache
-def reference_run() -> str:
-  """The workdir of an uninterrupted tiny snr_adam run: the resume tests'
-  reference, trained once per test process."""
-  workdir = tempfile.mkdtemp()
-  atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-  config = tiny.get_config()
-  config.optimizer = 'snr_adam'
-  train.train_and_evaluate(config, workdir)
-  return workdir
-
-
-def main_command(*args):
-  return [sys.executable, '-m', 'examples.grokking.main', *args]
-
-
-def run_main(*args, timeout=300):
-  # JAX_PLATFORMS: no probing for accelerators, whose log lines would join
-  # the one line of an error on stderr.
-  return subprocess.run(main_command(*args), cwd=REPO, capture_output=True,
-                        text=True, timeout=timeout, check=False,
-                        env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
 
 
 class DataTest(parameterized.TestCase):
@@ -106,13 +76,6 @@ class DataTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, 'prime'):
       data.table('addition', 12)
 
-  def test_batches_are_a_pure_function_of_the_step(self):
-    first = train.batch_indices(0, 7, 100, 16)
-    np.testing.assert_array_equal(first, train.batch_indices(0, 7, 100, 16))
-    epoch = np.concatenate([train.batch_indices(0, s, 100, 16)
-                            for s in range(6)])
-    self.assertLen(set(epoch.tolist()), 96)   # each example at most once
-
 
 class ModelTest(absltest.TestCase):
 
@@ -128,7 +91,14 @@ class ModelTest(absltest.TestCase):
     self.assertEqual(n, 422_497)   # about Grokfast's 422.8k
 
 
-class TrainTest(parameterized.TestCase):
+class TrainTest(testing.TrainTests, parameterized.TestCase):
+  """Every optimizer trains; testing.TrainTests: resume, Ctrl-C, refusals."""
+
+  PACKAGE = 'examples.grokking'
+  RESUMED_METRICS = ('train_loss', 'val_loss', 'val_accuracy',
+                     'mask_fraction')
+  ANOTHER_CONFIG = ('width', 32, 'config.width: 16 there, 32 here')
+  BAD_CONFIG = ({'snr.mode': 'bogus'}, 'config.snr.mode must be one of')
 
   @parameterized.parameters(
       *[(name, 'before') for name in config_schema.OPTIMIZERS],
@@ -149,23 +119,6 @@ class TrainTest(parameterized.TestCase):
     self.assertEqual(rows[-1]['mask_fraction'] is not None, has_mask)
     self.assertTrue(os.path.exists(os.path.join(workdir, 'curves.png')))
 
-  def test_resume_is_exact(self):
-    config = tiny.get_config()
-    config.optimizer = 'snr_adam'
-    parts = self.create_tempdir().full_path
-    config.num_steps = 10
-    train.train_and_evaluate(config, parts)
-    config.num_steps = 20
-    train.train_and_evaluate(config, parts)     # resumes from step 10
-    self.assert_same_metrics(reference_run(), parts)
-
-  def assert_same_metrics(self, workdir_a, workdir_b):
-    a, b = read_metrics(workdir_a), read_metrics(workdir_b)
-    self.assertEqual([r['step'] for r in a], [r['step'] for r in b])
-    for ra, rb in zip(a, b):
-      for key in ('train_loss', 'val_loss', 'val_accuracy', 'mask_fraction'):
-        self.assertEqual(ra[key], rb[key], key)
-
   def test_interrupted_log_is_truncated_to_the_checkpoint(self):
     config = tiny.get_config()
     workdir = self.create_tempdir().full_path
@@ -175,45 +128,8 @@ class TrainTest(parameterized.TestCase):
       f.write(json.dumps({'step': 15, 'val_accuracy': 0.0}) + '\n')
     config.num_steps = 20
     train.train_and_evaluate(config, workdir)
-    steps = [r['step'] for r in read_metrics(workdir)]
+    steps = [r['step'] for r in testing.read_metrics(workdir)]
     self.assertEqual(steps, [5, 10, 15, 20])
-
-  @parameterized.named_parameters(
-      # Ctrl-C in the middle of a step (a second Ctrl-C, or a raise from a
-      # hook): the state of the last finished step is saved.
-      ('keyboard_interrupt', 'raise'),
-      # The first Ctrl-C: the step runs to its end, then the loop stops.
-      ('sigint', 'signal'))
-  def test_interrupt_saves_and_resumes_exactly(self, how):
-    config = tiny.get_config()
-    config.optimizer = 'snr_adam'
-    config.checkpoint_every = 1000     # interrupted before any checkpoint
-    original = train.batch_indices
-
-    def interrupting(seed, step, *args):
-      if step == 7:
-        if how == 'raise':
-          raise KeyboardInterrupt
-        signal.raise_signal(signal.SIGINT)
-      return original(seed, step, *args)
-
-    parts = self.create_tempdir().full_path
-    with mock.patch.object(train, 'batch_indices', interrupting):
-      with self.assertRaises(interrupt.TrainingInterrupted) as e:
-        train.train_and_evaluate(config, parts)
-    # Off the main thread no handler defers the signal: it raises at once.
-    deferred = (how == 'signal' and threading.current_thread()
-                is threading.main_thread())
-    step = 8 if deferred else 7
-    self.assertEqual(e.exception.step, step)
-    self.assertEqual(e.exception.checkpoint_dir,
-                     os.path.join(parts, 'checkpoints'))
-    self.assertEqual(os.listdir(os.path.join(parts, 'checkpoints')),
-                     [str(step)])
-    self.assertEqual([r['step'] for r in read_metrics(parts)], [5])
-    result = train.train_and_evaluate(config, parts)   # resumes
-    self.assertEqual(result['final_step'], 20)
-    self.assert_same_metrics(reference_run(), parts)
 
   def test_interrupt_at_the_start_saves_nothing(self):
     config = tiny.get_config()
@@ -228,21 +144,6 @@ class TrainTest(parameterized.TestCase):
     self.assertEqual((e.exception.step, e.exception.checkpoint_dir),
                      (0, None))
     self.assertEmpty(os.listdir(os.path.join(workdir, 'checkpoints')))
-
-  def test_resume_with_another_config_is_refused(self):
-    config = tiny.get_config()
-    config.num_steps = 5
-    workdir = self.create_tempdir().full_path
-    train.train_and_evaluate(config, workdir)
-    with open(os.path.join(workdir, 'config.json')) as f:
-      before = f.read()
-    config.width = 32
-    with self.assertRaisesRegex(
-        schema.ConfigError, r'holds a run started with another config '
-        r'\(config.width: 16 there, 32 here\)'):
-      train.train_and_evaluate(config, workdir)
-    with open(os.path.join(workdir, 'config.json')) as f:
-      self.assertEqual(f.read(), before)
 
   def test_sharded_run_equals_single_device(self):
     # Under pytest this is a mesh of 8 host CPU devices (conftest.py).
@@ -268,15 +169,8 @@ class TrainTest(parameterized.TestCase):
     self.assertEqual(result['final_step'], 10)
     # The same command again: the run stays stopped, the result the same.
     self.assertEqual(train.train_and_evaluate(config, workdir), result)
-    self.assertEqual([r['step'] for r in read_metrics(workdir)], [5, 10])
-
-  def test_bad_config_writes_nothing(self):
-    config = tiny.get_config()
-    config.snr.mode = 'bogus'
-    workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    with self.assertRaisesRegex(ValueError, 'config.snr.mode must be one of'):
-      train.train_and_evaluate(config, workdir)
-    self.assertFalse(os.path.exists(workdir))
+    self.assertEqual([r['step'] for r in testing.read_metrics(workdir)],
+                     [5, 10])
 
   def test_mesh_that_does_not_fit_writes_nothing(self):
     config = tiny.get_config()
@@ -287,18 +181,11 @@ class TrainTest(parameterized.TestCase):
     self.assertFalse(os.path.exists(workdir))
 
 
-class SchemaTest(parameterized.TestCase):
+class SchemaTest(testing.SchemaTests, parameterized.TestCase):
+  """Bad fields; testing.SchemaTests: config files, optimizers."""
 
-  def test_every_config_file_is_valid(self):
-    configs = os.path.join(REPO, 'examples', 'grokking', 'configs')
-    names = sorted(n[:-3] for n in os.listdir(configs)
-                   if n.endswith('.py') and n != '__init__.py')
-    self.assertContainsSubset(['default', 'tiny', 'snr_adam'], names)
-    for name in names:
-      with self.subTest(name):
-        module = __import__(f'examples.grokking.configs.{name}',
-                            fromlist=['get_config'])
-        config_schema.validate(module.get_config())
+  PACKAGE = 'examples.grokking'
+  CONFIG_FILES = ('default', 'tiny', 'snr_adam')
 
   @parameterized.parameters(
       ('optimizer', 'sgd', "config.optimizer must be one of 'adamw'"),
@@ -318,17 +205,12 @@ class SchemaTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, message):
       config_schema.validate(config)
 
-  def test_train_builds_every_optimizer_the_schema_lists(self):
-    # The SNR choices are checked against snr_optax in
-    # examples/common/snr_config_test.py.
-    for optimizer in config_schema.OPTIMIZERS:
-      config = tiny.get_config()
-      config.optimizer = optimizer
-      train.make_optimizer(config)
 
 
-class MainTest(parameterized.TestCase):
+class MainTest(testing.MainTests, parameterized.TestCase):
   """The binary: bad input ends in one line, nothing written; --help."""
+
+  PACKAGE = 'examples.grokking'
 
   @parameterized.named_parameters(
       ('missing_config_file', ['--config=examples/grokking/configs/nope.py'],
@@ -377,13 +259,7 @@ class MainTest(parameterized.TestCase):
        'error: config.mesh_data=3 x config.mesh_fsdp=1 does not fit the'),
   )
   def test_bad_input_is_one_line_and_writes_nothing(self, args, message):
-    workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    out = run_main(f'--workdir={workdir}', f'--config={TINY}', *args)
-    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
-    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
-    self.assertStartsWith(out.stderr.strip(), message)
-    self.assertEqual(out.stdout, '')
-    self.assertFalse(os.path.exists(workdir))
+    self.assert_refused(args, message)
 
   @parameterized.parameters(
       ('--config.lerning_rate=0.1', "error: --config.lerning_rate: the config "
@@ -397,14 +273,14 @@ class MainTest(parameterized.TestCase):
     # applies the overrides, as the flag is defined (not as flags are
     # parsed).
     workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    out = run_main(f'--workdir={workdir}', arg)
+    out = self.main(f'--workdir={workdir}', arg)
     self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
     self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
     self.assertStartsWith(out.stderr, message)
     self.assertFalse(os.path.exists(workdir))
 
   def test_missing_workdir(self):
-    out = run_main(f'--config={TINY}')
+    out = self.main(f'--config={TINY}')
     self.assertEqual(out.returncode, cli.EXIT_USAGE)
     self.assertEqual(out.stderr.strip(),
                      "error: --workdir is required: the directory for this "
@@ -412,7 +288,7 @@ class MainTest(parameterized.TestCase):
 
   def test_workdir_is_a_file(self):
     path = self.create_tempfile(content='keep').full_path
-    out = run_main(f'--workdir={path}', f'--config={TINY}')
+    out = self.main(f'--workdir={path}', f'--config={TINY}')
     self.assertEqual(out.returncode, cli.EXIT_USAGE)
     self.assertEqual(out.stderr.strip(),
                      f'error: --workdir={path} is a file, not a directory; '
@@ -425,7 +301,7 @@ class MainTest(parameterized.TestCase):
     path = self.create_tempfile('broken.py', content='def get_config(:\n'
                                 ).full_path
     workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    out = run_main(f'--workdir={workdir}', f'--config={path}')
+    out = self.main(f'--workdir={workdir}', f'--config={path}')
     self.assertEqual(out.returncode, cli.EXIT_USAGE)
     self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
     self.assertStartsWith(out.stderr, 'error: --config: the config file '
@@ -439,30 +315,19 @@ class MainTest(parameterized.TestCase):
         '  config = tiny.get_config()\n'
         '  del config.snr.microbatch_size\n'
         '  return config\n')).full_path
-    out = run_main('--workdir=/nonexistent/run', f'--config={path}')
+    out = self.main('--workdir=/nonexistent/run', f'--config={path}')
     self.assertEqual(out.returncode, cli.EXIT_USAGE)
     self.assertStartsWith(out.stderr, "error: the config has no field "
                           "'snr.microbatch_size'")
-
-  def test_help_lists_fields_defaults_optimizers_and_required_workdir(self):
-    out = run_main('--help')
-    self.assertIn('--workdir: (required)', out.stdout)
-    self.assertIn('--config.<field>=<value>', out.stdout)
-    help_text = ' '.join(out.stdout.split())   # absl wraps long lines
-    self.assertIn("--config.optimizer=adamw: the optimizer; one of "
-                  + ', '.join(repr(o) for o in config_schema.OPTIMIZERS),
-                  help_text)
-    defaults = schema.flatten(default.get_config())
-    for name in config_schema.FIELDS:
-      self.assertIn(f'--config.{name}={defaults[name]}:', help_text)
-    self.assertIn('--[no]distributed', out.stdout)
 
   def test_ctrl_c_saves_and_prints_the_command_that_resumes(self):
     workdir = os.path.join(self.create_tempdir().full_path, 'run')
     args = [f'--workdir={workdir}', f'--config={TINY}',
             '--config.num_steps=1000000', '--config.eval_every=10',
             '--config.checkpoint_every=1000000']
-    proc = subprocess.Popen(main_command(*args), cwd=REPO, text=True,
+    proc = subprocess.Popen(testing.module_command(f'{self.PACKAGE}.main',
+                                                   *args),
+                            cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
     try:
@@ -486,14 +351,17 @@ class MainTest(parameterized.TestCase):
     self.assertIn(argv[0], ('python', sys.executable))
     self.assertEqual(argv[1:], ['-m', 'examples.grokking.main', *args])
     # That command resumes from the checkpoint (here with a nearer end).
-    out = run_main(*argv[3:], f'--config.num_steps={int(step) + 3}')
+    out = self.main(*argv[3:], f'--config.num_steps={int(step) + 3}')
     self.assertEqual(out.returncode, 0, out.stderr)
     self.assertIn(f'from step {step}', out.stderr)
     with open(os.path.join(workdir, 'result.json')) as f:
       self.assertEqual(json.load(f)['final_step'], int(step) + 3)
 
 
-class CompareTest(parameterized.TestCase):
+class CompareTest(testing.CompareTests, parameterized.TestCase):
+  """The tiny suite end to end; testing.CompareTests: README blocks."""
+
+  PACKAGE = 'examples.grokking'
 
   def test_tiny_suite_writes_results(self):
     workdir = self.create_tempdir().full_path
@@ -515,8 +383,9 @@ class CompareTest(parameterized.TestCase):
         self.assertEqual(seed['steps_to_target'], result['steps_to_target'])
         self.assertEqual(seed['final_step'], result['final_step'])
     # The mean mask is the mean of the logged mask fractions.
-    logged = [r['mask_fraction'] for seed in (0, 1) for r in read_metrics(
-        os.path.join(workdir, 'snr_adam', f'seed_{seed}'))]
+    logged = [r['mask_fraction'] for seed in (0, 1)
+              for r in testing.read_metrics(
+                  os.path.join(workdir, 'snr_adam', f'seed_{seed}'))]
     self.assertAlmostEqual(on_disk['results']['snr_adam']['mean_mask'],
                            sum(logged) / len(logged))
     self.assertIsNone(on_disk['results']['adamw']['mean_mask'])
@@ -573,10 +442,8 @@ class CompareTest(parameterized.TestCase):
     self.assertEqual(summary['results']['snr_adam']['per_seed'][0]
                      ['steps_to_target'], 5)
     # The program says it in one line, and how to go on anyway.
-    out = subprocess.run(
-        [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
-         '--seeds=0', '--table_only', f'--workdir={workdir}'],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    out = self.compare('--suite=tiny', '--seeds=0', '--table_only',
+                       f'--workdir={workdir}', cpu_only=False)
     self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
     self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
     self.assertIn('(--allow_mixed tabulates them anyway)', out.stderr)
@@ -628,42 +495,8 @@ class CompareTest(parameterized.TestCase):
 
   def test_publish_copies_and_rewrites_the_readme_blocks(self):
     workdir = self._tiny_runs()
-    summary = compare.tabulate(workdir, 'tiny', [0])
-    example = self.create_tempdir().full_path
-    readme = os.path.join(example, 'README.md')
-    with open(readme, 'w') as f:
-      f.write('intro\n'
-              + '\n'.join(compare.tables._markers('compare:tiny')) + '\n'
-              + 'middle\n'
-              + '\n'.join(compare.tables._markers('compare:suites')) + '\n'
-              + 'end\n')
-    results = os.path.join(example, 'results', 'tiny')
-    self.assertEqual(suites.publish(compare.EXAMPLE, workdir, results, summary), readme)
-    self.assertEqual(compare.tables.read_block(readme, 'compare:tiny'),
-                     compare.render(summary) + '\n')
-    self.assertEqual(compare.tables.read_block(readme, 'compare:suites'),
-                     suites.suites_table(compare.EXAMPLE) + '\n')
-    self.assertEqual(sorted(os.listdir(results)),
-                     ['results.json', 'results.md', 'val_accuracy.png'])
-
-  def test_committed_tables_are_what_the_code_renders(self):
-    # The README's tables are generated: each block equals what render()
-    # makes of the committed results.json, and the suites table is SUITES.
-    results = os.path.join(REPO, 'examples', 'grokking', 'results')
-    readme = os.path.join(REPO, 'examples', 'grokking', 'README.md')
-    self.assertEqual(compare.tables.read_block(readme, 'compare:suites'),
-                     suites.suites_table(compare.EXAMPLE) + '\n')
-    published = 0
-    for suite in sorted(os.listdir(results)):
-      block = compare.tables.read_block(readme, f'compare:{suite}')
-      # A published suite keeps its block: removing the markers is an edit.
-      self.assertIsNotNone(block, f'results/{suite} is published, but the '
-                           f'README has no block compare:{suite}')
-      with open(os.path.join(results, suite, 'results.json')) as f:
-        summary = json.load(f)
-      self.assertEqual(block, compare.render(summary) + '\n', suite)
-      published += 1
-    self.assertGreaterEqual(published, 1)
+    self.assert_publishes(workdir, compare.tabulate(workdir, 'tiny', [0]),
+                          ['results.json', 'results.md', 'val_accuracy.png'])
 
   @parameterized.parameters(
       ([100, 200, 300], 200),
@@ -748,11 +581,8 @@ class CompareTest(parameterized.TestCase):
         ([f'--workdir={new}'], f'error: --table_only: {new} holds no '
          "finished run of suite 'tiny' at seeds 0")):
       with self.subTest(args=args):
-        out = subprocess.run(
-            [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
-             '--seeds=0', '--table_only', f'--workdir={workdir}', *args],
-            cwd=REPO, capture_output=True, text=True, timeout=300,
-            check=False, env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
+        out = self.compare('--suite=tiny', '--seeds=0', '--table_only',
+                           f'--workdir={workdir}', *args)
         self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
         self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
         self.assertStartsWith(out.stderr, message)
@@ -762,10 +592,8 @@ class CompareTest(parameterized.TestCase):
 
   def test_program_says_where_it_wrote(self):
     workdir = self._tiny_runs()
-    out = subprocess.run(
-        [sys.executable, '-m', 'examples.grokking.compare', '--suite=tiny',
-         '--seeds=0', '--table_only', f'--workdir={workdir}'],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    out = self.compare('--suite=tiny', '--seeds=0', '--table_only',
+                       f'--workdir={workdir}', cpu_only=False)
     self.assertEqual(out.returncode, 0, out.stderr)
     self.assertIn(f'wrote {os.path.join(workdir, "results.md")}, '
                   f'{os.path.join(workdir, "results.json")}', out.stdout)
@@ -776,21 +604,13 @@ class CompareTest(parameterized.TestCase):
         (['--only=nope', '--suite=tiny'], "error: --only: no run 'nope'"),
         ([], 'error: --workdir is required')):
       with self.subTest(args=args):
-        out = subprocess.run(
-            [sys.executable, '-m', 'examples.grokking.compare',
-             *args] + ([] if not args else
-                       [f'--workdir={self.create_tempdir().full_path}']),
-            cwd=REPO, capture_output=True, text=True, timeout=300,
-            check=False)
+        out = self.compare(
+            *args, *([] if not args else
+                     [f'--workdir={self.create_tempdir().full_path}']),
+            cpu_only=False)
         self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
         self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
         self.assertStartsWith(out.stderr, message)
-
-  def test_every_suite_is_a_valid_config(self):
-    for suite, spec in compare.SUITES.items():
-      for name in spec.runs:
-        with self.subTest(suite=suite, run=name):
-          config_schema.validate(compare.make_config(suite, name, seed=0))
 
 
 if __name__ == '__main__':

@@ -89,20 +89,9 @@ def make_train_step(config, loss_fn, optimizer):
   return jax.jit(train_step)
 
 
-def batch_indices(seed: int, step: int, n_train: int,
-                  batch_size: int) -> np.ndarray:
-  """The training pixels of a step: epochs of a fresh permutation.
-
-  A pure function of (seed, step), so a resumed run sees the same batches;
-  ``batch_size`` 0 is every training pixel, in order, every step. The last
-  ``n_train % batch_size`` pixels of an epoch's permutation are dropped.
-  """
-  if batch_size == 0:
-    return np.arange(n_train)
-  per_epoch = n_train // batch_size
-  epoch, within = divmod(step, per_epoch)
-  order = np.random.default_rng([seed, epoch]).permutation(n_train)
-  return order[within * batch_size:(within + 1) * batch_size]
+# The training pixels of a step. Looked up here at each step: the tests
+# interrupt training through it (examples/common/testing.py).
+batch_indices = loop.batch_indices
 
 
 def training_pixels(config, image: data_lib.Image) -> np.ndarray:
@@ -280,12 +269,9 @@ class Reconstructions:
 
 
 def progress_line(row: loop.Row) -> str:
-  mask = row['mask_fraction']
-  return (f'step {row["step"]:6d} | fit {row["fit_psnr"]:6.2f} dB | clean '
-          f'{row["clean_psnr"]:6.2f} dB | held-out '
-          f'{row["holdout_psnr"]:6.2f} dB | mask '
-          f'{"n/a" if mask is None else f"{mask:.3f}"} | '
-          f'{row["seconds_per_step"]:.3f} s/step')
+  return loop.progress_line(
+      row, f'fit {row["fit_psnr"]:6.2f} dB | clean {row["clean_psnr"]:6.2f} '
+      f'dB | held-out {row["holdout_psnr"]:6.2f} dB')
 
 
 def progress_fields(row: loop.Row) -> dict[str, Any]:
@@ -305,7 +291,6 @@ def summarize(config, rows: list[loop.Row], step: int,
     noisy_psnr: the noisy image's PSNR against the clean one, recorded as
       the PSNR that fitting the noise exactly gives.
   """
-  last = rows[-1] if rows else {}
   top = best(rows, 'clean_psnr')
   pick = (best(rows, 'holdout_psnr')
           if config.optimizer in config_schema.HOLD_OUT else None)
@@ -319,20 +304,14 @@ def summarize(config, rows: list[loop.Row], step: int,
       'trains_on_holdout': config.optimizer not in config_schema.HOLD_OUT,
       'best_clean_psnr': None if top is None else top['clean_psnr'],
       'best_clean_step': None if top is None else top['step'],
-      'final_step': last.get('step', step),
-      'final_clean_psnr': last.get('clean_psnr'),
-      'final_fit_psnr': last.get('fit_psnr'),
-      'final_holdout_psnr': last.get('holdout_psnr'),
+      **loop.final(rows, step, ('clean_psnr', 'fit_psnr', 'holdout_psnr')),
       # Early stopping on the held-out pixels (adam_early_stop only): the
       # step of best held-out PSNR and the clean PSNR there.
       'early_stop_step': None if pick is None else pick['step'],
       'early_stop_clean_psnr': None if pick is None else pick['clean_psnr'],
       'target_clean_psnr': config.target_clean_psnr,
-      'steps_to_target': None if target is None else target['step'],
-      'seconds_to_target': (None if target is None
-                            else target['train_seconds']),
-      'seconds_per_step': (last.get('train_seconds', 0.0)
-                           / max(last.get('step', 1), 1)),
+      **loop.at_target(target),
+      'seconds_per_step': loop.seconds_per_step(rows),
   }
 
 

@@ -1,19 +1,14 @@
 # Copyright 2026 The snr_optax Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Fast tests of the INR example: data, models, optimizers, resume, binary."""
+"""Fast tests of the INR example: data, models, optimizers, resume, binary.
 
-import atexit
-import functools
+The tests every example passes (resume, Ctrl-C, refusals, --help, the
+published README blocks) are examples/common/testing.py's, mixed in below.
+"""
+
 import json
 import math
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
-from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -22,11 +17,8 @@ import jax
 import numpy as np
 import snr_optax as so
 
-from examples.common import cli
-from examples.common import interrupt
 from examples.common import schema
-from examples.common import suites
-from examples.common import tables
+from examples.common import testing
 from examples.inr import compare
 from examples.inr import config_schema
 from examples.inr import configs
@@ -35,36 +27,6 @@ from examples.inr import models
 from examples.inr import train
 from examples.inr.configs import default
 from examples.inr.configs import tiny
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-TINY = 'examples/inr/configs/tiny.py'
-
-
-def read_metrics(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f]
-
-
-@functools.cache
-def reference_run() -> str:
-  """The workdir of an uninterrupted tiny snr_adam run: the resume tests'
-  reference, trained once per test process."""
-  workdir = tempfile.mkdtemp()
-  atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-  config = tiny.get_config()
-  config.optimizer = 'snr_adam'
-  train.train_and_evaluate(config, workdir)
-  return workdir
-
-
-def run_main(*args, timeout=300):
-  # JAX_PLATFORMS: no probing for accelerators, whose log lines would join
-  # the one line of an error on stderr.
-  return subprocess.run([sys.executable, '-m', 'examples.inr.main', *args],
-                        cwd=REPO, capture_output=True, text=True,
-                        timeout=timeout, check=False,
-                        env={**os.environ, 'JAX_PLATFORMS': 'cpu'})
 
 
 def save_png(path, array):
@@ -178,15 +140,6 @@ class DataTest(parameterized.TestCase):
                                 r'smaller than config.side=600'):
       data.resize(data.read('skimage:camera'), 600)
 
-  def test_batches_are_a_pure_function_of_the_step(self):
-    first = train.batch_indices(0, 7, 100, 16)
-    np.testing.assert_array_equal(first, train.batch_indices(0, 7, 100, 16))
-    epoch = np.concatenate([train.batch_indices(0, s, 100, 16)
-                            for s in range(6)])
-    self.assertLen(set(epoch.tolist()), 96)   # each pixel at most once
-    np.testing.assert_array_equal(train.batch_indices(0, 7, 100, 0),
-                                  np.arange(100))
-
 
 class ModelTest(parameterized.TestCase):
 
@@ -255,7 +208,18 @@ class ModelTest(parameterized.TestCase):
                       plan)
 
 
-class TrainTest(parameterized.TestCase):
+class TrainTest(testing.TrainTests, parameterized.TestCase):
+  """Training and its PSNRs; testing.TrainTests: resume, Ctrl-C, refusals."""
+
+  PACKAGE = 'examples.inr'
+  RESUMED_METRICS = ('fit_psnr', 'clean_psnr', 'holdout_psnr',
+                     'mask_fraction')
+  RESUMED_FILES = ('reconstruction_latest.npy',
+                   'reconstruction_best_clean.npy')
+  ANOTHER_CONFIG = ('noise_sigma', 0.2, 'config.noise_sigma: 0.1 there, 0.2 '
+                    'here')
+  BAD_CONFIG = ({'image': '/nonexistent/image.png'},
+                'config.image: cannot read /nonexistent/image.png as an image')
 
   @parameterized.named_parameters(
       *[(name, {'optimizer': name}) for name in config_schema.OPTIMIZERS],
@@ -269,7 +233,7 @@ class TrainTest(parameterized.TestCase):
     workdir = self.create_tempdir().full_path
     result = train.train_and_evaluate(config, workdir)
     self.assertEqual(result['final_step'], 20)
-    rows = read_metrics(workdir)
+    rows = testing.read_metrics(workdir)
     self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
     for key in ('fit_psnr', 'clean_psnr', 'holdout_psnr'):
       self.assertTrue(all(np.isfinite(r[key]) for r in rows), key)
@@ -315,7 +279,7 @@ class TrainTest(parameterized.TestCase):
                                   noisy[image.holdout])})
     workdir = self.create_tempdir().full_path
     result = train.train_and_evaluate(config, workdir)
-    rows = read_metrics(workdir)
+    rows = testing.read_metrics(workdir)
     pick = max(rows, key=lambda r: r['holdout_psnr'])
     self.assertEqual(result['early_stop_step'], pick['step'])
     self.assertEqual(result['early_stop_clean_psnr'], pick['clean_psnr'])
@@ -345,95 +309,14 @@ class TrainTest(parameterized.TestCase):
     result = train.summarize(config, rows, 100, 20.0)
     self.assertIsNone(result['early_stop_step'])
 
-  def test_resume_is_exact(self):
-    config = tiny.get_config()
-    config.optimizer = 'snr_adam'
-    parts = self.create_tempdir().full_path
-    config.num_steps = 10
-    train.train_and_evaluate(config, parts)
-    config.num_steps = 20
-    train.train_and_evaluate(config, parts)     # resumes from step 10
-    self.assert_same_metrics(reference_run(), parts)
-
-  def assert_same_metrics(self, workdir_a, workdir_b):
-    a, b = read_metrics(workdir_a), read_metrics(workdir_b)
-    self.assertEqual([r['step'] for r in a], [r['step'] for r in b])
-    for ra, rb in zip(a, b):
-      for key in ('fit_psnr', 'clean_psnr', 'holdout_psnr', 'mask_fraction'):
-        self.assertEqual(ra[key], rb[key], key)
-    for name in ('reconstruction_latest.npy',
-                 'reconstruction_best_clean.npy'):
-      np.testing.assert_array_equal(np.load(os.path.join(workdir_a, name)),
-                                    np.load(os.path.join(workdir_b, name)))
-
-  @parameterized.named_parameters(
-      # Ctrl-C in the middle of a step: the last finished step is saved.
-      ('keyboard_interrupt', 'raise'),
-      # The first Ctrl-C: the step runs to its end, then the loop stops.
-      ('sigint', 'signal'))
-  def test_interrupt_saves_and_resumes_exactly(self, how):
-    config = tiny.get_config()
-    config.optimizer = 'snr_adam'
-    config.checkpoint_every = 1000     # interrupted before any checkpoint
-    original = train.batch_indices
-
-    def interrupting(seed, step, *args):
-      if step == 7:
-        if how == 'raise':
-          raise KeyboardInterrupt
-        signal.raise_signal(signal.SIGINT)
-      return original(seed, step, *args)
-
-    parts = self.create_tempdir().full_path
-    with mock.patch.object(train, 'batch_indices', interrupting):
-      with self.assertRaises(interrupt.TrainingInterrupted) as e:
-        train.train_and_evaluate(config, parts)
-    # Off the main thread no handler defers the signal: it raises at once.
-    deferred = (how == 'signal' and threading.current_thread()
-                is threading.main_thread())
-    step = 8 if deferred else 7
-    self.assertEqual(e.exception.step, step)
-    self.assertEqual(os.listdir(os.path.join(parts, 'checkpoints')),
-                     [str(step)])
-    self.assertEqual([r['step'] for r in read_metrics(parts)], [5])
-    result = train.train_and_evaluate(config, parts)   # resumes
-    self.assertEqual(result['final_step'], 20)
-    self.assert_same_metrics(reference_run(), parts)
-
-  def test_resume_with_another_config_is_refused(self):
-    config = tiny.get_config()
-    config.num_steps = 5
-    workdir = self.create_tempdir().full_path
-    train.train_and_evaluate(config, workdir)
-    config.noise_sigma = 0.2
-    with self.assertRaisesRegex(
-        schema.ConfigError, r'holds a run started with another config '
-        r'\(config.noise_sigma: 0.1 there, 0.2 here\)'):
-      train.train_and_evaluate(config, workdir)
-
-  def test_bad_config_writes_nothing(self):
-    config = tiny.get_config()
-    config.image = '/nonexistent/image.png'
-    workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    with self.assertRaisesRegex(schema.ConfigError, 'config.image: cannot '
-                                'read /nonexistent/image.png as an image'):
-      train.train_and_evaluate(config, workdir)
-    self.assertFalse(os.path.exists(workdir))
 
 
-class SchemaTest(parameterized.TestCase):
+class SchemaTest(testing.SchemaTests, parameterized.TestCase):
+  """Bad fields; testing.SchemaTests: config files, optimizers."""
 
-  def test_every_config_file_is_valid(self):
-    directory = os.path.join(REPO, 'examples', 'inr', 'configs')
-    names = sorted(n[:-3] for n in os.listdir(directory)
-                   if n.endswith('.py') and n != '__init__.py')
-    self.assertContainsSubset(['default', 'tiny', 'adam', 'adam_early_stop',
-                               'snr_adam', 'streaming'], names)
-    for name in names:
-      with self.subTest(name):
-        module = __import__(f'examples.inr.configs.{name}',
-                            fromlist=['get_config'])
-        config_schema.validate(module.get_config())
+  PACKAGE = 'examples.inr'
+  CONFIG_FILES = ('default', 'tiny', 'adam', 'adam_early_stop', 'snr_adam',
+                  'streaming')
 
   @parameterized.parameters(
       ('noise_sigma', 0.0, 'config.noise_sigma must be a number > 0; got 0.0'),
@@ -464,17 +347,11 @@ class SchemaTest(parameterized.TestCase):
                                 'exceeds the 230 training pixels'):
       config_schema.validate(config)
 
-  def test_train_builds_every_optimizer_the_schema_lists(self):
-    # The SNR choices are checked against snr_optax in
-    # examples/common/snr_config_test.py.
-    for optimizer in config_schema.OPTIMIZERS:
-      config = tiny.get_config()
-      config.optimizer = optimizer
-      train.make_optimizer(config)
 
-
-class MainTest(parameterized.TestCase):
+class MainTest(testing.MainTests, parameterized.TestCase):
   """The binary: bad input ends in one line, nothing written; --help."""
+
+  PACKAGE = 'examples.inr'
 
   @parameterized.named_parameters(
       ('zero_sigma', ['--config.noise_sigma=0'],
@@ -495,38 +372,20 @@ class MainTest(parameterized.TestCase):
        "did you mean 'noise_sigma'? (--help lists the fields)"),
   )
   def test_bad_input_is_one_line_and_writes_nothing(self, args, message):
-    workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    out = run_main(f'--workdir={workdir}', f'--config={TINY}', *args)
-    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
-    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
-    self.assertEqual(out.stderr.strip(), message)
-    self.assertEqual(out.stdout, '')
-    self.assertFalse(os.path.exists(workdir))
+    self.assert_refused(args, message, whole=True)
 
   def test_a_file_that_is_not_an_image(self):
     path = self.create_tempfile('notes.png', content='hello').full_path
-    workdir = os.path.join(self.create_tempdir().full_path, 'run')
-    out = run_main(f'--workdir={workdir}', f'--config={TINY}',
-                   f'--config.image={path}')
-    self.assertEqual(out.returncode, cli.EXIT_USAGE, out.stderr)
-    self.assertLen(out.stderr.strip().splitlines(), 1, out.stderr)
-    self.assertStartsWith(out.stderr, f'error: config.image: cannot read '
-                          f'{path} as an image: ')
-    self.assertFalse(os.path.exists(workdir))
-
-  def test_help_lists_every_field_with_its_default(self):
-    out = run_main('--help')
-    self.assertIn('--workdir: (required)', out.stdout)
-    help_text = ' '.join(out.stdout.split())   # absl wraps long lines
-    self.assertIn("--config.optimizer=adam: the optimizer; one of "
-                  + ', '.join(repr(o) for o in config_schema.OPTIMIZERS),
-                  help_text)
-    defaults = schema.flatten(default.get_config())
-    for name in config_schema.FIELDS:
-      self.assertIn(f'--config.{name}={defaults[name]}:', help_text)
+    self.assert_refused([f'--config.image={path}'], f'error: config.image: '
+                        f'cannot read {path} as an image: ')
 
 
-class CompareTest(parameterized.TestCase):
+class CompareTest(testing.CompareTests, parameterized.TestCase):
+  """The tiny suite end to end; testing.CompareTests: README blocks."""
+
+  PACKAGE = 'examples.inr'
+  # Every suite but tiny (for tests, never published) has its block.
+  BLOCKS = tuple(suite for suite in compare.SUITES if suite != 'tiny')
 
   def test_tiny_suite_writes_results_and_publishes(self):
     workdir = self.create_tempdir().full_path
@@ -548,7 +407,7 @@ class CompareTest(parameterized.TestCase):
       self.assertEqual(seed['final_clean_psnr'], result['final_clean_psnr'])
       # Steps to the baseline's best clean PSNR, read from the curve.
       adam_best = on_disk['results']['adam']['per_seed'][0]
-      curve = read_metrics(os.path.join(workdir, name, 'seed_0'))
+      curve = testing.read_metrics(os.path.join(workdir, name, 'seed_0'))
       self.assertEqual(seed['steps_to_baseline_best'], next(
           (r['step'] for r in curve
            if r['clean_psnr'] >= adam_best['best_clean_psnr']), None))
@@ -572,45 +431,13 @@ class CompareTest(parameterized.TestCase):
     compare.run_suite(workdir, 'tiny', [0])
     self.assertEqual(mtime, os.path.getmtime(path))
     # --publish: the files, and the README's two blocks.
-    example = self.create_tempdir().full_path
-    readme = os.path.join(example, 'README.md')
-    with open(readme, 'w') as f:
-      f.write('intro\n' + '\n'.join(tables._markers('compare:tiny'))
-              + '\nmiddle\n' + '\n'.join(tables._markers('compare:suites'))
-              + '\nend\n')
-    results = os.path.join(example, 'results', 'tiny')
-    self.assertEqual(suites.publish(compare.EXAMPLE, workdir, results,
-                                    summary), readme)
-    self.assertEqual(tables.read_block(readme, 'compare:tiny'),
-                     compare.render(summary) + '\n')
-    self.assertEqual(tables.read_block(readme, 'compare:suites'),
-                     suites.suites_table(compare.EXAMPLE) + '\n')
-    self.assertEqual(sorted(os.listdir(results)),
-                     ['images.png', 'psnr.png', 'results.json', 'results.md'])
+    self.assert_publishes(workdir, summary, ['images.png', 'psnr.png',
+                                             'results.json', 'results.md'])
     # The program: only the table, and where it wrote.
-    out = subprocess.run(
-        [sys.executable, '-m', 'examples.inr.compare', '--suite=tiny',
-         '--seeds=0', '--table_only', f'--workdir={workdir}'],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    out = self.compare('--suite=tiny', '--seeds=0', '--table_only',
+                       f'--workdir={workdir}', cpu_only=False)
     self.assertEqual(out.returncode, 0, out.stderr)
     self.assertIn(f'wrote {os.path.join(workdir, "results.md")}', out.stdout)
-
-  def test_committed_readme_blocks_are_what_the_code_renders(self):
-    readme = os.path.join(REPO, 'examples', 'inr', 'README.md')
-    self.assertEqual(tables.read_block(readme, 'compare:suites'),
-                     suites.suites_table(compare.EXAMPLE) + '\n')
-    results = os.path.join(REPO, 'examples', 'inr', 'results')
-    for suite in compare.SUITES:
-      if suite == 'tiny':         # for tests, never published
-        continue
-      self.assertIsNotNone(tables.read_block(readme, f'compare:{suite}'),
-                           f'README.md has no block compare:{suite}')
-      path = os.path.join(results, suite, 'results.json')
-      if os.path.exists(path):
-        with open(path) as f:
-          summary = json.load(f)
-        self.assertEqual(tables.read_block(readme, f'compare:{suite}'),
-                         compare.render(summary) + '\n', suite)
 
   def test_first_step_at(self):
     rows = [{'step': step, 'clean_psnr': psnr} for step, psnr in
@@ -619,12 +446,6 @@ class CompareTest(parameterized.TestCase):
     self.assertEqual(compare.first_step_at(rows, 26.2), 75)
     self.assertIsNone(compare.first_step_at(rows, 27.0))
     self.assertIsNone(compare.first_step_at(rows, None))
-
-  def test_every_suite_is_a_valid_config(self):
-    for suite, spec in compare.SUITES.items():
-      for name in spec.runs:
-        with self.subTest(suite=suite, run=name):
-          config_schema.validate(compare.make_config(suite, name, seed=0))
 
 
 if __name__ == '__main__':
