@@ -33,6 +33,14 @@ CURVES = (
 )
 
 
+def _colours(labels: Sequence[str], order: Sequence[str]) -> dict[str, str]:
+  """A colour per label, by its place in ``order`` (the rest after it), so
+  that one run has one colour in every figure of a suite."""
+  cycle = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  ranked = list(order) + [label for label in labels if label not in order]
+  return {label: cycle[ranked.index(label) % len(cycle)] for label in labels}
+
+
 def linear_steps(ax) -> None:
   ax.set_xlabel('step')
   ax.set_xlim(left=0)
@@ -56,8 +64,8 @@ def run_curves(rows: Rows, path: str, title: str = '') -> None:
 
 
 def compare_curves(groups: Mapping[str, Mapping[str, Sequence[Rows]]],
-                   path: str, key: str, ylabel: str,
-                   title: str = '') -> None:
+                   path: str, key: str, ylabel: str, title: str = '',
+                   order: Sequence[str] = ()) -> None:
   """One panel per group (a noise level), one colour per run, a line a seed.
 
   Args:
@@ -66,16 +74,16 @@ def compare_curves(groups: Mapping[str, Mapping[str, Sequence[Rows]]],
     key: the metric drawn.
     ylabel: its axis label.
     title: the figure's title.
+    order: run labels in the order of their colours.
   """
-  colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-  labels = list(dict.fromkeys(label for runs in groups.values()
-                              for label in runs))
+  colours = _colours(list(dict.fromkeys(
+      label for runs in groups.values() for label in runs)), order)
   fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups) + 0.5,
                                                     4.2),
                            sharey=True, squeeze=False)
   for ax, (panel, runs) in zip(axes[0], groups.items()):
     for label, seeds in runs.items():
-      colour = colours[labels.index(label) % len(colours)]
+      colour = colours[label]
       for j, rows in enumerate(seeds):
         ax.plot(*plots.column(rows, key), color=colour, lw=1.1, alpha=0.8,
                 label=label if j == 0 else None)
@@ -97,33 +105,43 @@ def compare_curves(groups: Mapping[str, Mapping[str, Sequence[Rows]]],
   plt.close(fig)
 
 
-def by_noise_level(points: Mapping[str, Sequence[tuple[float, float]]],
-                   path: str, ylabel: str, title: str = '') -> None:
-  """A metric against the noise fraction: per run label, its seeds' points.
+def by_noise_level(
+    panels: Mapping[str, Mapping[str, Sequence[tuple[float, float | None]]]],
+    path: str, title: str = '', order: Sequence[str] = ()) -> None:
+  """Metrics against the noise fraction: a panel each, a colour per run.
 
   Args:
-    points: run label -> ``(noise_fraction, value)`` of every seed.
+    panels: the metric's axis label -> run label -> ``(noise_fraction,
+      value)`` of every seed (None values are skipped); a dot per seed, a
+      line through the means.
     path: the PNG file.
-    ylabel: the metric's axis label.
     title: the figure's title.
+    order: run labels in the order of their colours.
   """
-  colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  for i, (label, pairs) in enumerate(points.items()):
-    pairs = [(x, y) for x, y in pairs if y is not None]
-    if not pairs:
-      continue
-    colour = colours[i % len(colours)]
-    ax.scatter(*zip(*pairs), color=colour, s=12, alpha=0.6)
-    levels = sorted({x for x, _ in pairs})
-    means = [sum(y for x, y in pairs if x == level)
-             / sum(1 for x, _ in pairs if x == level) for level in levels]
-    ax.plot(levels, means, '-o', color=colour, ms=3, label=label)
-  ax.set_xlabel('label noise (fraction of training labels corrupted)')
-  ax.set_ylabel(ylabel)
-  ax.set_ylim(0, 1.02)
-  ax.legend(fontsize=7)
-  ax.set_title(title)
+  colours = _colours(list(dict.fromkeys(
+      label for runs in panels.values() for label in runs)), order)
+  levels = sorted({x for runs in panels.values() for pairs in runs.values()
+                   for x, _ in pairs})
+  fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5),
+                           squeeze=False)
+  for ax, (ylabel, runs) in zip(axes[0], panels.items()):
+    for label, pairs in runs.items():
+      pairs = [(x, y) for x, y in pairs if y is not None]
+      if not pairs:
+        continue
+      colour = colours[label]
+      ax.scatter(*zip(*pairs), color=colour, s=12, alpha=0.5)
+      at = sorted({x for x, _ in pairs})
+      means = [sum(y for x, y in pairs if x == level)
+               / sum(1 for x, _ in pairs if x == level) for level in at]
+      ax.plot(at, means, '-o', color=colour, ms=3, label=label)
+    ax.set_xticks(levels)
+    ax.set_xlim(min(levels) - 0.05, max(levels) + 0.05)
+    ax.set_xlabel('label noise (fraction of training labels corrupted)')
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+  axes[0, 0].legend(fontsize=7)
+  fig.suptitle(title)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
