@@ -216,10 +216,11 @@ def tfds_source(name: str, split: str, data_dir: str = ''):
       # Checked after trying, not before: tfds.testing.mock_data serves
       # data sources of builders that are not prepared.
       if not builder.is_prepared():
+        where = data_dir or "TFDS's default data_dir"
         raise ValueError(
-            f'the TFDS dataset {name!r} is not prepared in {builder.data_dir} '
-            f'(data_dir {data_dir or "TFDS default"}): '
-            + prepare_hint(name)) from None
+            f'the TFDS dataset {name!r} is not prepared in {where} (nothing '
+            f'prepared in {builder.data_dir}): ' + prepare_hint(name)
+        ) from None
       raise ValueError(
           f'the TFDS dataset {name!r} in {builder.data_dir} cannot be read '
           f'at random ({_first_line(e)}); rebuild it with `tfds build {name} '

@@ -1,0 +1,144 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of the noisy-labels compare.py: suites, tables, targets, README.
+
+testing.CompareTests (mixed in): every suite is a valid config, and the
+README's generated blocks are what the code renders from the committed
+results.
+"""
+
+import json
+import os
+
+from absl.testing import absltest
+from absl.testing import parameterized
+import jax
+import tensorflow_datasets as tfds
+
+from examples.common import testing
+from examples.noisy_labels import compare
+
+
+def _row(optimizer, noise, finals, memorised, picks=None):
+  """A tabulated row with per-seed final accuracies (seeds 0, 1, ...)."""
+  per_seed = [{'seed': seed, 'final_test_accuracy': final,
+               'final_memorisation': memo,
+               'early_stop_test_accuracy': None if picks is None
+                                           else picks[seed]}
+              for seed, (final, memo) in enumerate(zip(finals, memorised))]
+  return {'optimizer': optimizer, 'noise_fraction': noise,
+          'per_seed': per_seed, 'seeds': [r['seed'] for r in per_seed]}
+
+
+class CompareTest(testing.CompareTests, parameterized.TestCase):
+  """The tiny suite end to end; testing.CompareTests: README blocks."""
+
+  PACKAGE = 'examples.noisy_labels'
+  # Every suite but tiny (for tests, never published) has its block.
+  BLOCKS = tuple(suite for suite in compare.SUITES if suite != 'tiny')
+
+  def test_every_suite_is_a_valid_config(self):
+    # The MNIST suites' configs open MNIST's files; TFDS's mock stands in
+    # for them here (60,000 training examples, as MNIST has).
+    with tfds.testing.mock_data(num_examples=60_000,
+                                policy=tfds.testing.MockPolicy.USE_CODE):
+      super().test_every_suite_is_a_valid_config()
+
+  def test_run_names(self):
+    self.assertEqual(compare.run_name(0.4, 'snr_adam'), 'noise40/snr_adam')
+    self.assertEqual(compare.run_name(0.0, 'adam'), 'noise0/adam')
+    self.assertEqual(compare.parse_run_name('noise60/streaming'),
+                     (0.6, 'streaming'))
+    digits = compare.SUITES['digits']
+    self.assertLen(digits.runs, 4 * len(compare.OPTIMIZERS))
+    for name in digits.runs:
+      noise, optimizer = compare.parse_run_name(name)
+      config = compare.make_config('digits', name, seed=0)
+      self.assertEqual(config.noise_fraction, noise)
+      self.assertEqual(compare.OPTIMIZERS[optimizer].OVERRIDES['optimizer'],
+                       config.optimizer)
+    # The quick suite's runs are the full suite's, config for config: one
+    # work directory serves both.
+    for name in compare.SUITES['digits40'].runs:
+      self.assertEqual(compare.make_config('digits40', name, 1),
+                       compare.make_config('digits', name, 1))
+
+  def test_targets_of_hand_made_rows(self):
+    rows = {
+        'noise40/adam': _row('adam', 0.4, [0.70, 0.60], [0.9, 1.0]),
+        'noise40/adam_early_stop': _row('adam_early_stop', 0.4, [0.6, 0.6],
+                                        [1.0, 1.0], picks=[0.90, 0.92]),
+        # +17 and +22 points over Adam; 1 and 0 below the pick; memorises
+        # 0.2 of Adam's 0.95.
+        'noise40/snr_adam': _row('snr_adam', 0.4, [0.89, 0.82],
+                                 [0.19, 0.19]),
+        'noise40/streaming': _row('streaming', 0.4, [0.72, 0.62],
+                                  [0.5, 0.5]),
+    }
+    got = {t['run']: t for t in compare.targets(rows)}
+    self.assertEqual(set(got), {'noise40/snr_adam', 'noise40/streaming'})
+    snr = got['noise40/snr_adam']
+    self.assertAlmostEqual(snr['gain'], (0.19 + 0.22) / 2)
+    self.assertAlmostEqual(snr['early_stop_gap'], (-0.01 - 0.10) / 2)
+    self.assertAlmostEqual(snr['memorisation_ratio'], 0.19 / 0.95)
+    self.assertEqual((snr['gain_met'], snr['early_stop_met'],
+                      snr['memorisation_met']), (True, False, True))
+    stream = got['noise40/streaming']
+    self.assertAlmostEqual(stream['gain'], 0.02)
+    self.assertAlmostEqual(stream['memorisation_ratio'], 0.5 / 0.95)
+    self.assertEqual((stream['gain_met'], stream['memorisation_met']),
+                     (False, False))
+
+  def test_tiny_suite_writes_results_and_publishes(self):
+    workdir = self.create_tempdir().full_path
+    compare.run_suite(workdir, 'tiny', [0])
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    with open(os.path.join(workdir, 'results.json')) as f:
+      on_disk = json.load(f)
+    self.assertEqual(on_disk, json.loads(json.dumps(summary)))
+    names = list(compare.SUITES['tiny'].runs)
+    self.assertEqual(list(on_disk['results']), names)
+    for name, row in on_disk['results'].items():
+      self.assertEqual(row['seeds'], [0])
+      self.assertEqual(row['budget'], 20)
+      seed = row['per_seed'][0]
+      with open(os.path.join(workdir, name, 'seed_0', 'result.json')) as f:
+        result = json.load(f)
+      for key in ('best_test_accuracy', 'final_test_accuracy',
+                  'final_memorisation', 'early_stop_test_accuracy'):
+        self.assertEqual(seed[key], result[key], key)
+      adam = on_disk['results'][compare.run_name(row['noise_fraction'],
+                                                 'adam')]
+      self.assertAlmostEqual(row['final_gain'], seed['final_test_accuracy']
+                             - adam['per_seed'][0]['final_test_accuracy'])
+    clean = on_disk['results']['noise0/adam']
+    self.assertIsNone(clean['mean_final_memorisation'])
+    # Without label noise 20 steps learn the clusters (chance is 10%).
+    self.assertGreater(clean['mean_final_test_accuracy'], 0.5)
+    self.assertIsNotNone(
+        on_disk['results']['noise40/snr_adam']['mean_mask'])
+    self.assertEqual([t['run'] for t in on_disk['targets']],
+                     ['noise40/snr_adam'])
+    table = open(os.path.join(workdir, 'results.md')).read()
+    self.assertIn('| Adam (`adam`) | ', table)
+    self.assertIn('| ... its early-stopping pick | - | ', table)
+    self.assertIn('| `noise40/snr_adam` | ', table)
+    self.assertIn(f'jax {jax.__version__}', table)
+    # Finished runs are skipped: a second call trains nothing.
+    path = os.path.join(workdir, 'noise40', 'adam', 'seed_0', 'result.json')
+    mtime = os.path.getmtime(path)
+    compare.run_suite(workdir, 'tiny', [0])
+    self.assertEqual(mtime, os.path.getmtime(path))
+    # --publish: the files, and the README's two blocks.
+    self.assert_publishes(workdir, summary, [
+        'accuracy.png', 'memorisation.png', 'noise_levels.png',
+        'results.json', 'results.md'])
+    # The program: only the table, and where it wrote.
+    out = self.compare('--suite=tiny', '--seeds=0', '--table_only',
+                       f'--workdir={workdir}')
+    self.assertEqual(out.returncode, 0, out.stderr)
+    self.assertIn(f'wrote {os.path.join(workdir, "results.md")}', out.stdout)
+
+
+if __name__ == '__main__':
+  absltest.main()
