@@ -7,8 +7,9 @@ unfinished one resumes from its last checkpoint. Writes ``results.json``,
 ``results.md`` (the tables, with the environment they were measured in and
 the commands that made them), ``accuracy.png`` and ``memorisation.png``
 (clean test accuracy and memorisation of corrupted labels against the step,
-one panel per noise level, every run and seed) and ``noise_levels.png``
-(final clean test accuracy and memorisation against the noise level) into
+one panel per noise level, every run and seed) and, with several noise
+levels, ``noise_levels.png`` (final clean test accuracy and memorisation
+against the noise level) into
 ``--workdir``; refuses to put runs from different code or environments into
 one table.
 
@@ -290,6 +291,8 @@ def _draw(workdir: str, suite: str, rows, curves) -> None:
     figures.compare_curves(groups, os.path.join(workdir, file), key, ylabel,
                            title=f'{suite}: {ylabel}, every seed',
                            order=COLOUR_ORDER)
+  if len({row['noise_fraction'] for row in rows.values()}) < 2:
+    return   # against the noise level needs levels
   panels = {'final clean test accuracy': {}, 'final memorisation': {}}
   for row in rows.values():
     for panel, key in (('final clean test accuracy', 'final_test_accuracy'),

@@ -78,8 +78,9 @@ def compare_curves(groups: Mapping[str, Mapping[str, Sequence[Rows]]],
   """
   colours = _colours(list(dict.fromkeys(
       label for runs in groups.values() for label in runs)), order)
-  fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups) + 0.5,
-                                                    4.2),
+  # At least 8 inches: the legend below names up to 8 runs in two rows.
+  fig, axes = plt.subplots(1, len(groups),
+                           figsize=(max(8.0, 4.2 * len(groups) + 0.5), 4.6),
                            sharey=True, squeeze=False)
   for ax, (panel, runs) in zip(axes[0], groups.items()):
     for label, seeds in runs.items():
