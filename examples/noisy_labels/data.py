@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 
 import numpy as np
 
@@ -170,12 +171,13 @@ def _quiet_tfds():
     logger.setLevel(level)
 
 
-def prepare_hint(name: str) -> str:
-  """How to prepare a TFDS dataset for this example."""
-  return (f'prepare it on a machine with internet with `tfds build {name} '
+def prepare_hint(name: str, where: str) -> str:
+  """How to prepare a TFDS dataset for this example and bring it here."""
+  return (f'on a machine with internet run `tfds build {name} '
           '--file_format=array_record` (pip install tensorflow-datasets), '
-          'then copy its data directory here or point --config.data_dir at '
-          'it')
+          f'then copy the {name} folder of its data directory '
+          f'(~/tensorflow_datasets) into {where}, or point --config.data_dir '
+          'at the copy')
 
 
 def tfds_source(name: str, split: str, data_dir: str = ''):
@@ -216,10 +218,11 @@ def tfds_source(name: str, split: str, data_dir: str = ''):
       # Checked after trying, not before: tfds.testing.mock_data serves
       # data sources of builders that are not prepared.
       if not builder.is_prepared():
-        where = data_dir or "TFDS's default data_dir"
+        where = data_dir or os.path.dirname(os.path.dirname(
+            builder.data_dir))   # TFDS's default: <dir>/<name>/<version>
         raise ValueError(
             f'the TFDS dataset {name!r} is not prepared in {where} (nothing '
-            f'prepared in {builder.data_dir}): ' + prepare_hint(name)
+            f'in {builder.data_dir}): ' + prepare_hint(name, where)
         ) from None
       raise ValueError(
           f'the TFDS dataset {name!r} in {builder.data_dir} cannot be read '

@@ -148,7 +148,8 @@ class Setup(NamedTuple):
   optimizer: optax.GradientTransformation
   state: dict[str, Any]          # {'params', 'opt_state'}
   batch: Callable[[int], Any]    # step -> (images [b, h, w, c], labels [b])
-  logits: Callable[[Any, np.ndarray], np.ndarray]   # (params, images) ->
+  # (params, images [n, h, w, c]) -> logits [n, classes], float32 numpy.
+  logits: Callable[[Any, np.ndarray], np.ndarray]
 
 
 def setup(config: ml_collections.ConfigDict, task: data_lib.Task) -> Setup:
