@@ -78,7 +78,13 @@ TARGET_MEMORISATION = 0.5     # memorisation <= half of Adam's
 
 
 def run_name(noise_fraction: float, optimizer: str) -> str:
-  """``noise40/snr_adam``: the run of ``optimizer`` at that noise level."""
+  """``noise40/snr_adam``: the run of ``optimizer`` at that noise level.
+
+  >>> run_name(0.4, 'snr_adam')
+  'noise40/snr_adam'
+  >>> parse_run_name(run_name(0.2, 'adam'))
+  (0.2, 'adam')
+  """
   return f'noise{round(100 * noise_fraction)}/{optimizer}'
 
 

@@ -307,7 +307,11 @@ def load(name: str, data_dir: str = '', train_examples: int = 0) -> Dataset:
 
 
 def num_corrupted(n: int, fraction: float) -> int:
-  """How many of ``n`` labels a noise ``fraction`` corrupts: round(f n)."""
+  """How many of ``n`` labels a noise ``fraction`` corrupts: round(f n).
+
+  >>> num_corrupted(1347, 0.4)   # 538.8
+  539
+  """
   return int(round(fraction * n))
 
 
@@ -342,6 +346,14 @@ def corrupt_labels(labels: np.ndarray, num_classes: int, fraction: float,
   Raises:
     ValueError: a fraction outside [0, 1), fewer than two classes, or
       (with ``flips``) more flips asked for than examples that can flip.
+
+  >>> labels = np.arange(10) % 5
+  >>> noisy, chosen = corrupt_labels(labels, 5, 0.4, seed=0)
+  >>> len(chosen), bool(np.all(noisy[chosen] != labels[chosen]))
+  (4, True)
+  >>> noisy, chosen = corrupt_labels(labels, 5, 0.2, 0, flips={2: 3})
+  >>> labels[chosen].tolist(), noisy[chosen].tolist()
+  ([2, 2], [3, 3])
   """
   labels = np.asarray(labels)
   n = len(labels)

@@ -137,7 +137,11 @@ def save_labels(workdir: str, task: data_lib.Task) -> None:
 
 
 def padded_chunks(n: int, chunk: int) -> list[tuple[int, int]]:
-  """``(start, stop)`` of the chunks of ``n`` examples, the last one short."""
+  """``(start, stop)`` of the chunks of ``n`` examples, the last one short.
+
+  >>> padded_chunks(5, 2)
+  [(0, 2), (2, 4), (4, 5)]
+  """
   return [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
 
 
