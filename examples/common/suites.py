@@ -367,6 +367,25 @@ def start_dates(workdir: str, suite: Suite, seeds: Sequence[int]):
                 for s in provenance.read(run_dir(workdir, name, seed)) or [])
 
 
+def module_of(script: str) -> str:
+  """The dotted module a script path runs as: ``python -m <module>``.
+
+  Read from the path, from its last ``examples`` folder on (every program
+  of the examples lives in that package), so that a run made from another
+  checkout of the repository (a git worktree pinned for a long experiment)
+  reads as the same command, not ``runs.<worktree>.examples...``.
+
+  >>> module_of('/work/main/runs/pinned/examples/inr/compare.py')
+  'examples.inr.compare'
+  """
+  parts = os.path.normpath(os.path.splitext(script)[0]).split(os.sep)
+  if 'examples' in parts:
+    last = len(parts) - 1 - parts[::-1].index('examples')
+    return '.'.join(parts[last:])
+  return os.path.relpath(os.path.splitext(script)[0], REPO).replace(
+      os.sep, '.')
+
+
 def commands_of(workdirs: Sequence[str], suite: Suite,
                 seeds: Sequence[int]) -> list[str]:
   """The distinct command lines that made the runs, in order of start.
@@ -384,8 +403,7 @@ def commands_of(workdirs: Sequence[str], suite: Suite,
           # Recorded unquoted (before provenance quoted it), with a quote.
           argv = segment['argv'].split()
         if argv and argv[0].endswith('.py'):
-          module = os.path.relpath(argv[0][:-3], REPO).replace(os.sep, '.')
-          argv = ['python', '-m', module, *argv[1:]]
+          argv = ['python', '-m', module_of(argv[0]), *argv[1:]]
         command = shlex.join(argv)
         xla_flags = (segment.get('xla_flags') or '').strip()
         if xla_flags:
