@@ -70,15 +70,38 @@ def _first_line(error: BaseException) -> str:
   return lines[0] if lines else type(error).__name__
 
 
+# Integer images whose [0, 1] scale is unambiguous: 0 to the dtype's maximum
+# (PNG, JPEG and most TIFFs hold these). A signed or wider integer image
+# (an int16 or int32 TIFF) has no such scale: skimage would map int16 to
+# [-1, 1] (negative intensities, clipped or not depending on the resize) and
+# an int32 image of 16-bit values to about 1e-5 (black), silently.
+_INTEGER_DTYPES = (np.dtype(bool), np.dtype(np.uint8), np.dtype(np.uint16))
+
+
 def _as_float(image: np.ndarray) -> np.ndarray:
-  """float32 in [0, 1] of an integer, boolean or float image."""
+  """float32 in [0, 1] of a boolean, 8- or 16-bit unsigned or float image.
+
+  Raises:
+    ValueError: another dtype, or a float image with values outside
+      [0, 1] or not finite (NaN or infinity).
+  """
   from skimage import util  # pylint: disable=g-import-not-at-top
   if image.dtype.kind == 'f':
     image = image.astype(np.float32)
+    finite = np.isfinite(image)
+    if not finite.all():
+      raise ValueError(f'a float image must be finite, this one holds '
+                       f'{int((~finite).sum())} NaN or infinite values')
     if image.size and (image.min() < 0 or image.max() > 1):
       raise ValueError(f'a float image must lie in [0, 1], this one spans '
                        f'[{image.min():g}, {image.max():g}]')
     return image
+  if image.dtype not in _INTEGER_DTYPES:
+    span = (f' ({image.min()} to {image.max()})'
+            if image.size and image.dtype.kind in 'iu' else '')
+    raise ValueError(f'an image of {image.dtype} values{span} has no [0, 1] '
+                     'scale; give an 8- or 16-bit unsigned integer image or '
+                     'a float image in [0, 1]')
   return util.img_as_float32(image)
 
 

@@ -135,6 +135,30 @@ class DataTest(parameterized.TestCase):
           data.read(spec)
         self.assertNotIn('\n', str(e.exception))
 
+  def test_images_without_a_0_1_scale_are_refused(self):
+    # A NaN in a float image would make every PSNR NaN; skimage maps int16
+    # to [-1, 1] (negative intensities) and an int32 image of small values
+    # to a black one. Each is refused in one line, naming what it holds.
+    directory = self.create_tempdir().full_path
+    nan = np.full((20, 20), 0.5, np.float32)
+    nan[3, 3] = np.nan
+    for name, array, message in (
+        ('nan.tif', nan, 'a float image must be finite, this one holds 1 '
+         'NaN or infinite values'),
+        ('i16.tif', np.arange(-200, 200, dtype=np.int16).reshape(20, 20),
+         r'an image of int16 values \(-200 to 199\) has no \[0, 1\] scale'),
+        ('i32.tif', np.arange(400, dtype=np.int32).reshape(20, 20),
+         r'an image of int32 values \(0 to 399\) has no \[0, 1\] scale')):
+      with self.subTest(name):
+        path = save_png(os.path.join(directory, name), array)
+        with self.assertRaisesRegex(ValueError, message) as e:
+          data.read(path)
+        self.assertNotIn('\n', str(e.exception))
+    # 16-bit unsigned files keep their scale: 0 to 65535.
+    deep = (np.arange(400, dtype=np.uint16) * 163).reshape(20, 20)
+    read = data.read(save_png(os.path.join(directory, 'u16.png'), deep))
+    np.testing.assert_allclose(read[..., 0], deep / 65535, atol=1e-6)
+
   def test_image_smaller_than_the_side(self):
     with self.assertRaisesRegex(ValueError, r'the image is 512 x 512 pixels, '
                                 r'smaller than config.side=600'):
