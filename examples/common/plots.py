@@ -11,6 +11,7 @@ and seeds of a suite.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import math
 from typing import Any
 
 import matplotlib
@@ -35,9 +36,23 @@ def log_steps(ax, *, decades_only: bool = False) -> None:
   crowd a small panel.
   """
   ax.set_xscale('log')
+  _some_steps(ax)
   if decades_only:
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
   ax.set_xlabel('step')
+
+
+def _some_steps(ax) -> None:
+  """Gives a log step axis limits when nothing finite was drawn on it.
+
+  A run whose every metric is NaN (diverged at its first evaluation) draws
+  no point; a horizontal reference line then leaves matplotlib a log axis
+  with no positive limits, and saving the figure raised a ValueError deep in
+  matplotlib, killing the run.
+  """
+  low = ax.dataLim.minposx
+  if not (math.isfinite(low) and low > 0):
+    ax.set_xlim(1, 10)
 
 
 def curves_with_mask(rows: Rows, path: str, draw: Callable[[Any], None], *,
@@ -126,6 +141,7 @@ def compare_curves(runs: Mapping[str, Sequence[Rows]],
       ax.axhline(target, color='grey', lw=0.8, ls=':',
                  label=f'target ({target:.0%})')
     ax.set_xscale('log')
+    _some_steps(ax)
   if len(panels) == 1:
     ax = panels[0][0]
     ax.set_xlabel('step')

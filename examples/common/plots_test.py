@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tests of the plots: the target line is named, the mask panel drawn."""
 
+import math
 import os
 from unittest import mock
 
@@ -59,6 +60,25 @@ class PlotsTest(absltest.TestCase):
     self.assertEqual(masked[1].get_ylabel(), 'mask fraction (mean q)')
     self.assertEqual(list(masked[1].lines[0].get_xdata()), [10, 20])
     self.assertLen(unmasked, 1)
+
+  def test_curves_of_nan_rows_are_drawn(self):
+    # A run that diverged at its first evaluation logs only NaN; with a
+    # reference line on a log step axis, saving raised a ValueError
+    # ("Data cannot be log-scaled") and ended the run.
+    directory = self.create_tempdir().full_path
+    nan = [{**r, 'train_accuracy': math.nan, 'val_accuracy': math.nan}
+           for r in ROWS]
+    plots.training_curves(nan, os.path.join(directory, 'a.png'), target=0.9)
+    plots.compare_curves({'a': [nan]}, os.path.join(directory, 'b.png'),
+                         target=0.9)
+    self.assertTrue(os.path.exists(os.path.join(directory, 'b.png')))
+    # Drawn data keep their own limits.
+    _, ax = pyplot.subplots()
+    ax.plot([10, 20], [1, 2])
+    plots.log_steps(ax)
+    self.assertLess(ax.get_xlim()[0], 10)
+    self.assertGreater(ax.get_xlim()[0], 1)
+    pyplot.close('all')
 
   def test_log_steps_can_leave_minor_ticks_unlabelled(self):
     _, ax = pyplot.subplots()

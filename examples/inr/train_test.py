@@ -313,6 +313,18 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     self.assertEqual(data.psnr(picked, image.clean),
                      result['early_stop_clean_psnr'])
 
+  def test_a_diverging_run_finishes_and_reports_nan(self):
+    # A learning rate far too large is a valid config whose run diverges:
+    # it must end with its (NaN) metrics and files, not a matplotlib error.
+    config = configs.build(tiny.TASK, {
+        'model': 'fourier_relu', 'learning_rate': 1e30, 'batch_size': 0,
+        'num_steps': 2, 'eval_every': 2})
+    workdir = self.create_tempdir().full_path
+    result = train.train_and_evaluate(config, workdir)
+    self.assertTrue(math.isnan(result['final_clean_psnr']))
+    for name in ('images.png', 'psnr.png', 'result.json'):
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
+
   def test_summary_of_hand_made_rows(self):
     rows = [{'step': s, 'clean_psnr': c, 'fit_psnr': f, 'holdout_psnr': h,
              'train_seconds': s / 10}
