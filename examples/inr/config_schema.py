@@ -31,7 +31,8 @@ FIELDS = {
     'side': schema.integer(at_least=4, help='the image is resized to side x '
                            'side pixels (its centre square, anti-aliased)'),
     'noise_sigma': schema.real(above=0, help='std of the Gaussian noise added '
-                               'to the targets, on the [0, 1] scale'),
+                               'to the targets, on the [0, 1] scale (at most '
+                               '10)'),
     'holdout_fraction': schema.real(
         above=0, below=1, help='share of pixels held out for early stopping '
         '(adam_early_stop trains on the rest)'),
@@ -108,8 +109,22 @@ def _batch_fits_the_pixels(config):
                      'all')
 
 
-CHECKS = (_holdout_leaves_pixels_on_both_sides, _batch_fits_the_pixels,
-          _image_is_readable_and_large_enough)
+# The largest noise_sigma: ten times the image's [0, 1] range (a noisy
+# image 20 dB below its noise). Far beyond it the float32 targets first
+# bury the image below their precision, then overflow (sigma 1e39 made the
+# noisy image infinite and every PSNR NaN).
+MAX_NOISE_SIGMA = 10.0
+
+
+def _noise_is_on_the_image_scale(config):
+  if config.noise_sigma > MAX_NOISE_SIGMA:
+    raise ValueError(f'config.noise_sigma must be at most {MAX_NOISE_SIGMA:g} '
+                     "(ten times the image's [0, 1] range); got "
+                     f'{config.noise_sigma!r}')
+
+
+CHECKS = (_noise_is_on_the_image_scale, _holdout_leaves_pixels_on_both_sides,
+          _batch_fits_the_pixels, _image_is_readable_and_large_enough)
 
 # What a resumed run may change: its budget, what it logs and saves, and
 # the PSNR it reports the crossing of. Anything else is another run.

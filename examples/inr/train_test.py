@@ -357,6 +357,8 @@ class SchemaTest(testing.SchemaTests, parameterized.TestCase):
   @parameterized.parameters(
       ('noise_sigma', 0.0, 'config.noise_sigma must be a number > 0; got 0.0'),
       ('noise_sigma', -0.1, 'config.noise_sigma must be a number > 0'),
+      ('noise_sigma', 1e39, r'config.noise_sigma must be at most 10 \(ten '
+       r"times the image's \[0, 1\] range\); got 1e\+39"),
       ('optimizer', 'sgd', "config.optimizer must be one of 'adam', "
        "'adam_early_stop', 'snr_adam', 'streaming_snr_adamw'; got 'sgd'"),
       ('batch_size', 1, r'config.batch_size must be an integer >= 0, 0 or '
