@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 import warnings
 
@@ -176,6 +177,19 @@ def _read(spec: str, mtime: float, size: int) -> np.ndarray:
     return _as_float(_channels(image))
   except ValueError as e:
     raise ValueError(f'{spec}: {e}') from None
+
+
+def fingerprint(spec: str) -> str:
+  """SHA-256 (hex) of the pixels ``read(spec)`` gives, and of their shape.
+
+  A run records it, so that resuming it on an image file changed in place
+  (the same path, other pixels) is refused rather than silently fitting
+  another image.
+  """
+  image = read(spec)
+  digest = hashlib.sha256(repr(image.shape).encode())
+  digest.update(np.ascontiguousarray(image, np.float32).tobytes())
+  return digest.hexdigest()
 
 
 def resize(image: np.ndarray, side: int) -> np.ndarray:

@@ -19,6 +19,7 @@ images kept and drawn) and ``summarize`` (``result.json``).
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 import os
 from typing import Any, NamedTuple
 
@@ -30,7 +31,9 @@ import numpy as np
 import optax
 
 import snr_optax as so
+from examples.common import checkpoint
 from examples.common import loop
+from examples.common import schema
 from examples.common import snr_config
 from examples.inr import config_schema
 from examples.inr import data as data_lib
@@ -315,6 +318,38 @@ def summarize(config, rows: list[loop.Row], step: int,
   }
 
 
+# The run's image: its fingerprint (data.fingerprint) and where it came from.
+IMAGE_FILE = 'image.json'
+
+
+def check_same_image(workdir: str, config) -> dict[str, Any]:
+  """``image.json`` of this run; refuses an image changed since it started.
+
+  ``config.image`` names a file, whose pixels may change while its name,
+  and so the config, stays the same: resuming would go on fitting another
+  image, against PSNRs logged on the first.
+
+  Raises:
+    schema.ConfigError: ``workdir`` holds a run (a checkpoint) started on
+      other pixels; nothing is written.
+  """
+  record = {'image': config.image,
+            'sha256': data_lib.fingerprint(config.image)}
+  path = os.path.join(workdir, IMAGE_FILE)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if (os.path.isfile(path) and os.path.isdir(checkpoints)
+      and os.listdir(checkpoints)):
+    with open(path) as f:
+      before = json.load(f).get('sha256')
+    if before != record['sha256']:
+      raise schema.ConfigError(
+          f'config.image: {config.image} is not the image the run in '
+          f'{workdir} started on (its pixels changed: sha256 '
+          f'{str(before)[:12]}... there, {record["sha256"][:12]}... now); '
+          'restore that image or give a new --workdir')
+  return record
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> dict[str, Any]:
   """Trains, evaluates, logs, checkpoints and resumes; returns the summary.
@@ -338,12 +373,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Raises:
     schema.ConfigError: for a config the schema refuses (an unreadable or
       too small image included), or that differs from the one of the run
-      in ``workdir``; before anything is written.
+      in ``workdir``, or an image whose pixels changed since that run
+      started (``check_same_image``); before anything is written.
     interrupt.TrainingInterrupted: on Ctrl-C, once the state is saved.
   """
   config_schema.validate(config)
+  # Another config first (the clearer message), then other pixels under
+  # the same image path; both before anything is written.
+  checkpoint.check_same_run(workdir, config,
+                            config_schema.MAY_CHANGE_ON_RESUME)
+  image_record = check_same_image(workdir, config)
   loop.start_run(workdir, config,
                  may_change=config_schema.MAY_CHANGE_ON_RESUME)
+  if loop.is_chief():
+    with open(os.path.join(workdir, IMAGE_FILE), 'w') as f:
+      json.dump(image_record, f, indent=1)
   run = setup(config)
   training = loop.Loop(workdir, example_dir=os.path.dirname(__file__),
                        num_steps=config.num_steps,

@@ -325,6 +325,32 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     for name in ('images.png', 'psnr.png', 'result.json'):
       self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
 
+  def test_resume_on_an_image_changed_in_place_is_refused(self):
+    # The same path (so the same config) with other pixels: resuming would
+    # fit another image against PSNRs logged on the first.
+    directory = self.create_tempdir().full_path
+    path = os.path.join(directory, 'photo.png')
+    rng = np.random.default_rng(0)
+    save_png(path, rng.integers(0, 256, (16, 16), dtype=np.uint8))
+    config = configs.build(tiny.TASK, {'image': path, 'num_steps': 2,
+                                       'eval_every': 2})
+    workdir = os.path.join(directory, 'run')
+    train.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, train.IMAGE_FILE)) as f:
+      self.assertEqual(json.load(f), {'image': path,
+                                      'sha256': data.fingerprint(path)})
+    os.remove(path)
+    save_png(path, rng.integers(0, 256, (16, 16), dtype=np.uint8))
+    config.num_steps = 4
+    before = {name: os.path.getmtime(os.path.join(workdir, name))
+              for name in os.listdir(workdir)}
+    with self.assertRaisesRegex(schema.ConfigError, rf'config.image: {path} '
+                                r'is not the image the run in .* started on '
+                                r'\(its pixels changed'):
+      train.train_and_evaluate(config, workdir)
+    self.assertEqual(before, {name: os.path.getmtime(os.path.join(
+        workdir, name)) for name in os.listdir(workdir)})
+
   def test_summary_of_hand_made_rows(self):
     rows = [{'step': s, 'clean_psnr': c, 'fit_psnr': f, 'holdout_psnr': h,
              'train_seconds': s / 10}
