@@ -74,18 +74,24 @@ def start_run(workdir: str, config: ml_collections.ConfigDict, *,
 
 
 def batch_indices(seed: int, step: int, n_train: int,
-                  batch_size: int) -> np.ndarray:
+                  batch_size: int, *, stream: Sequence[int] = ()
+                  ) -> np.ndarray:
   """The training examples of a step: epochs of a fresh permutation.
 
   A pure function of (seed, step), so a resumed run sees the same batches.
   The last ``n_train % batch_size`` examples of an epoch's permutation are
   dropped; ``batch_size`` 0 is every example, in order, every step.
+
+  Epoch ``e`` is drawn from ``np.random.default_rng([seed, *stream, e])``.
+  An example whose other random streams are ``default_rng([seed, k])``
+  (small ``k``) passes a ``stream`` that keeps the batch order apart from
+  them: without one, epoch ``k`` would replay stream ``k``'s draws.
   """
   if batch_size == 0:
     return np.arange(n_train)
   per_epoch = n_train // batch_size
   epoch, within = divmod(step, per_epoch)
-  order = np.random.default_rng([seed, epoch]).permutation(n_train)
+  order = np.random.default_rng([seed, *stream, epoch]).permutation(n_train)
   return order[within * batch_size:(within + 1) * batch_size]
 
 

@@ -410,6 +410,14 @@ class BatchesTest(absltest.TestCase):
                                     loop.batch_indices(0, 0, 100, 16)))
     np.testing.assert_array_equal(loop.batch_indices(0, 7, 100, 0),
                                   np.arange(100))
+    # Epoch e draws from default_rng([seed, *stream, e]); no stream keeps
+    # the order every published run was trained with.
+    np.testing.assert_array_equal(
+        loop.batch_indices(3, 6, 100, 16),
+        np.random.default_rng([3, 1]).permutation(100)[:16])
+    np.testing.assert_array_equal(
+        loop.batch_indices(3, 6, 100, 16, stream=(9,)),
+        np.random.default_rng([3, 9, 1]).permutation(100)[:16])
 
 
 class SummaryTest(absltest.TestCase):

@@ -29,6 +29,11 @@ SKIMAGE_PREFIX = 'skimage:'
 # Independent random streams of one seed (np.random.default_rng([seed, k])).
 NOISE_STREAM = 1
 HOLDOUT_STREAM = 2
+# The batch order's epochs: default_rng([seed, BATCH_STREAM, epoch])
+# (loop.batch_indices' stream). Without the middle word epoch 1 drew from
+# the noise's stream and epoch 2 from the held-out pixels' (a run on every
+# pixel began epoch 2 with exactly the held-out pixels).
+BATCH_STREAM = 0x696E72   # 'inr'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,9 +92,17 @@ def make_train_step(config, loss_fn, optimizer):
   return jax.jit(train_step)
 
 
-# The training pixels of a step. Looked up here at each step: the tests
-# interrupt training through it (examples/common/testing.py).
-batch_indices = loop.batch_indices
+def batch_indices(seed: int, step: int, n_train: int,
+                  batch_size: int) -> np.ndarray:
+  """The training pixels of a step (indices into the run's training pixels).
+
+  ``loop.batch_indices`` on a stream of its own (``data.BATCH_STREAM``),
+  apart from the noise's and the held-out pixels'. Looked up here at each
+  step: the tests interrupt training through it
+  (examples/common/testing.py).
+  """
+  return loop.batch_indices(seed, step, n_train, batch_size,
+                            stream=(data_lib.BATCH_STREAM,))
 
 
 def training_pixels(config, image: data_lib.Image) -> np.ndarray:

@@ -116,6 +116,24 @@ class DataTest(parameterized.TestCase):
     self.assertEqual(data.resize(read, 16).shape, (16, 16, 3))
     self.assertEqual(data.read('skimage:astronaut').shape, (512, 512, 3))
 
+  def test_batch_order_is_a_stream_of_its_own(self):
+    # Epoch k of the batch order was default_rng([seed, k]): epoch 1 the
+    # noise's stream, epoch 2 the held-out pixels' (epoch 2 of a run on
+    # every pixel began with exactly the held-out set).
+    pixels, batch = 256, 64
+    for seed in (0, 1):
+      held = np.flatnonzero(data.holdout_mask(pixels, 0.1, seed))
+      streams = [np.random.default_rng([seed, k]).permutation(pixels)
+                 for k in (data.NOISE_STREAM, data.HOLDOUT_STREAM)]
+      for epoch in range(4):
+        order = np.concatenate([
+            train.batch_indices(seed, 4 * epoch + s, pixels, batch)
+            for s in range(4)])
+        np.testing.assert_array_equal(np.sort(order), np.arange(pixels))
+        self.assertNotEqual(set(order[:len(held)]), set(held))
+        for other in streams:
+          self.assertFalse(np.array_equal(order, other))
+
   def test_resize_is_anti_aliased(self):
     # A one-pixel checkerboard averages to grey, not to an aliased pattern.
     board = (np.indices((64, 64)).sum(0) % 2).astype(np.float32)[..., None]
