@@ -75,7 +75,7 @@ def fields(*, placement_help: str = 'mask the gradient before Adam, or after'
           *METHODS, help='how per-example statistics are formed'),
       'snr.microbatch_size': schema.integer(
           at_least=1, help='examples per chunk for method microbatch'),
-      'snr.rho': schema.real(at_least=0, at_most=1,
+      'snr.rho': schema.real(at_least=0, below=1,
                              help='streaming only: decay of the noise EMA'),
       'snr.warmup_steps': schema.integer(
           at_least=0, help='streaming only: steps with the mask at 1'),

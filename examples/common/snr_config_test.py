@@ -39,6 +39,19 @@ class SnrConfigTest(absltest.TestCase):
                                 "'auto', 'fast', 'vmap', 'microbatch'"):
       so.value_and_grad_stats(loss, method='bogus')
 
+  def test_ranges_are_what_snr_optax_accepts(self):
+    # rho = 1 (like Adam's b1 or b2 = 1) passed the schema and then failed
+    # in snr_optax with a traceback: the schema refuses what the library
+    # refuses, in one line.
+    fields = snr_config.fields()
+    self.assertEqual(fields['snr.rho'].describe(), 'a number in [0, 1)')
+    for rho in (0.0, 0.5, 0.999):
+      self.assertTrue(fields['snr.rho'].accepts(rho))
+      so.streaming_snr_adamw(1e-3, rho=rho)
+    self.assertFalse(fields['snr.rho'].accepts(1.0))
+    with self.assertRaisesRegex(ValueError, r'rho must lie in \[0.0, 1.0\)'):
+      so.streaming_snr_adamw(1e-3, rho=1.0)
+
   def test_defaults_fill_the_schema(self):
     config = ml_collections.ConfigDict(
         {'snr': snr_config.defaults(microbatch_size=8)})

@@ -40,8 +40,8 @@ FIELDS = {
                                  help='learning rate after warm-up'),
     'warmup_steps': schema.integer(
         at_least=0, help='linear warm-up of the learning rate from lr/10'),
-    'b1': schema.real(at_least=0, at_most=1, help="Adam's beta1"),
-    'b2': schema.real(at_least=0, at_most=1, help="Adam's beta2"),
+    'b1': schema.real(at_least=0, below=1, help="Adam's beta1"),
+    'b2': schema.real(at_least=0, below=1, help="Adam's beta2"),
     'weight_decay': schema.real(at_least=0,
                                 help='decoupled weight decay, never masked'),
     'batch_size': schema.integer(

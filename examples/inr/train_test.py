@@ -415,10 +415,16 @@ class SchemaTest(testing.SchemaTests, parameterized.TestCase):
        'than config.side=1024'),
       ('image', 'skimage:nope', "config.image: skimage.data has no image "
        "'nope'"),
-      ('model', 'mlp', "config.model must be one of 'siren', 'fourier_relu'"))
+      ('model', 'mlp', "config.model must be one of 'siren', 'fourier_relu'"),
+      # Adam's bias correction divides by 1 - beta^t: 1 made Adam's run NaN
+      # and snr_optax's optimizers fail with a traceback.
+      ('b1', 1.0, r'config.b1 must be a number in \[0, 1\); got 1.0'),
+      ('b2', 1.0, r'config.b2 must be a number in \[0, 1\); got 1.0'),
+      ('snr.rho', 1.0, r'config.snr.rho must be a number in \[0, 1\); got '
+       r'1.0'))
   def test_bad_config(self, key, value, message):
     config = tiny.get_config()
-    config[key] = value
+    config.update_from_flattened_dict({key: value})
     with self.assertRaisesRegex(schema.ConfigError, message):
       config_schema.validate(config)
 

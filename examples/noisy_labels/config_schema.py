@@ -56,8 +56,8 @@ FIELDS = {
     # The optimizer.
     'optimizer': schema.choice(*OPTIMIZERS, help='the optimizer'),
     'learning_rate': schema.real(above=0, help='learning rate (constant)'),
-    'b1': schema.real(at_least=0, at_most=1, help="Adam's beta1"),
-    'b2': schema.real(at_least=0, at_most=1, help="Adam's beta2"),
+    'b1': schema.real(at_least=0, below=1, help="Adam's beta1"),
+    'b2': schema.real(at_least=0, below=1, help="Adam's beta2"),
     'weight_decay': schema.real(
         at_least=0, help='decoupled weight decay (AdamW), never masked'),
     'batch_size': schema.integer(at_least=2, help='examples per step'),
