@@ -26,6 +26,15 @@ The mixins find the example's pieces by the layout every example has
 ``configs/default.py``, ``configs/tiny.py``) and rely on its tiny config:
 20 steps, evaluated every 5 and checkpointed every 10, seconds on a CPU,
 with ``train.batch_indices(seed, step, ...)`` giving each step's batch.
+
+Compiling a step is most of a tiny run's time, and every example's tests
+pay it per run, so the mixins train as few runs as their checks need: a
+reference run once per process (``reference_run``), the tiny suite's runs
+of a setting once per process, copied into each test that changes them
+(``tiny_suite``, ``CompareTests.tiny_runs``), and a mechanism the shared
+code owns (the loop's Ctrl-C paths, tested on a toy in loop_test.py) wired
+once per example. Further variants are ``slow``: they run with
+``SNR_OPTAX_SLOW=1`` only.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import tempfile
 import threading
 import types
 from typing import Any
+import unittest
 from unittest import mock
 
 import numpy as np
@@ -57,6 +67,13 @@ from examples.common import tables
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+
+# The slow switch of the whole suite (conftest.py, README): the default run
+# keeps one test of each piece of an example's wiring; SNR_OPTAX_SLOW=1 runs
+# every variant as well.
+SLOW = os.environ.get('SNR_OPTAX_SLOW') == '1'
+slow = unittest.skipUnless(SLOW, 'a further variant: SNR_OPTAX_SLOW=1 runs '
+                           'it')
 
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
@@ -100,6 +117,21 @@ def reference_run(package: str, optimizer: str) -> str:
   config.optimizer = optimizer
   importlib.import_module(f'{package}.train').train_and_evaluate(config,
                                                                  workdir)
+  return workdir
+
+
+@functools.cache
+def tiny_suite(package: str, seeds: tuple[int, ...],
+               overrides: tuple[tuple[str, Any], ...]) -> str:
+  """The workdir of ``compare.run_suite(..., 'tiny', seeds, overrides)``.
+
+  Trained once per test process and never changed: a test that tabulates,
+  edits or publishes the runs takes a copy (``CompareTests.tiny_runs``).
+  """
+  workdir = tempfile.mkdtemp()
+  atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+  importlib.import_module(f'{package}.compare').run_suite(
+      workdir, 'tiny', list(seeds), overrides=dict(overrides))
   return workdir
 
 
@@ -208,6 +240,11 @@ class TrainTests(_Example):
     self.assertEqual(result['final_step'], 20)
     self.assert_same_run(self._reference(), parts)
 
+  # The loop's two Ctrl-C paths are tested on a toy in loop_test.py; through
+  # an example they share all of its wiring (the step's batch looked up
+  # there, its state saved and restored), so the default run takes the
+  # first Ctrl-C only.
+  @slow
   def test_interrupt_saves_and_resumes_exactly_keyboard_interrupt(self):
     # Ctrl-C in the middle of a step (a second Ctrl-C, or a raise from a
     # hook): the state of the last finished step is saved.
@@ -332,6 +369,19 @@ class CompareTests(_Example):
               ) -> subprocess.CompletedProcess:
     """Runs ``python -m <package>.compare <args>`` (``run_module``)."""
     return run_module(f'{self.PACKAGE}.compare', *args, cpu_only=cpu_only)
+
+  def tiny_runs(self, overrides: Mapping[str, Any] | None = None,
+                seeds: Sequence[int] = (0,)) -> str:
+    """A workdir of this test's own with the tiny suite's finished runs.
+
+    A copy of ``tiny_suite``'s runs: tests that need the same runs share
+    one training (and its compiled steps) but each edits its own copy.
+    """
+    workdir = os.path.join(self.create_tempdir().full_path, 'runs')
+    shutil.copytree(tiny_suite(self.PACKAGE, tuple(seeds),
+                               tuple(sorted((overrides or {}).items()))),
+                    workdir)
+    return workdir
 
   def assert_publishes(self, workdir: str, summary: Mapping[str, Any],
                        files: Sequence[str]) -> None:
