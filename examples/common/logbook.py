@@ -21,8 +21,7 @@ class Logbook:
     self.path = path
     self.rows: list[dict[str, Any]] = []
     if os.path.exists(path):
-      with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+      rows = _rows_of_a_run(path)
       self.rows = [r for r in rows
                    if resume_step is not None and r['step'] <= resume_step]
     self._rewrite()
@@ -37,6 +36,26 @@ class Logbook:
     self.rows.append(row)
     with open(self.path, 'a') as f:
       f.write(json.dumps(row) + '\n')
+
+
+def _rows_of_a_run(path: str) -> list[dict[str, Any]]:
+  """The rows of a run's log, but for a last line cut short.
+
+  A run killed while it appended a row (out of memory, a power cut) leaves
+  half a line at the end. That row's step was never checkpointed (a save
+  follows the append), so a resumed run drops it anyway; it must not stop
+  the resume with a JSONDecodeError.
+  """
+  with open(path) as f:
+    lines = [line for line in f if line.strip()]
+  rows = [json.loads(line) for line in lines[:-1]]
+  if lines:
+    try:
+      rows.append(json.loads(lines[-1]))
+    except json.JSONDecodeError:
+      if lines[-1].endswith('\n'):
+        raise      # a whole line that is not JSON: not a torn write
+  return rows
 
 
 def read(path: str) -> list[dict[str, Any]]:

@@ -384,6 +384,29 @@ class LoopTest(parameterized.TestCase):
         logbook.read(os.path.join(self.workdir, 'metrics.jsonl')),
         expected_rows([3, 6, 9, 10], 10))
 
+  def test_a_kill_in_the_middle_of_a_row_resumes(self):
+    # Killed while appending row 9 (after the checkpoint at 6): half a line
+    # ends metrics.jsonl. The resume drops it, as it drops any row past its
+    # checkpoint, instead of failing on it.
+    run = self.make_loop()
+    with self.assertRaises(RuntimeError):
+      self.train(run, Toy(crash_at=9), run.restore(initial_state()))
+    run.checkpointer.close()
+    path = os.path.join(self.workdir, 'metrics.jsonl')
+    with open(path) as f:
+      text = f.read()
+    with open(path, 'w') as f:
+      f.write(text[:text.rindex('{"step": 9') + 12])
+    resumed = self.make_loop()
+    state = self.train(resumed, Toy(), resumed.restore(initial_state()))
+    self.assert_state(state, 10)
+    self.assertEqual(logbook.read(path), expected_rows([3, 6, 9, 10], 10))
+    # A whole line that is not JSON is not a torn write: it is refused.
+    with open(path, 'a') as f:
+      f.write('not json\n')
+    with self.assertRaises(json.JSONDecodeError):
+      logbook.Logbook(path, resume_step=10)
+
   def test_restore_records_a_provenance_segment(self):
     run = self.make_loop(num_steps=4, eval_every=2, checkpoint_every=2)
     self.train(run, Toy(), run.restore(initial_state()))
