@@ -237,7 +237,12 @@ class Reconstructions:
   def _write(self, kind, prediction):
     self.shown[kind] = prediction.reshape(self.image.clean.shape)
     if loop.is_chief():
-      np.save(self.path(kind), self.shown[kind])
+      # Whole or not at all: a run killed in the middle of the write would
+      # leave a file that the resumed run cannot load.
+      path = self.path(kind)
+      with open(path + '.tmp', 'wb') as f:
+        np.save(f, self.shown[kind])
+      os.replace(path + '.tmp', path)
 
   def observe(self, row: loop.Row, prediction: np.ndarray) -> None:
     """An evaluation's row (not logged yet) and its reconstruction."""

@@ -9,6 +9,7 @@ published README blocks) are examples/common/testing.py's, mixed in below.
 import json
 import math
 import os
+from unittest import mock
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -368,6 +369,26 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
       train.train_and_evaluate(config, workdir)
     self.assertEqual(before, {name: os.path.getmtime(os.path.join(
         workdir, name)) for name in os.listdir(workdir)})
+
+  def test_a_reconstruction_is_written_whole_or_not_at_all(self):
+    # Killed in the middle of np.save, the file kept half an array, which
+    # the resumed run's save() failed to load.
+    config = tiny.get_config()
+    image = data.make_image(config.image, 16, 0.1, 0.1, 0)
+    workdir = self.create_tempdir().full_path
+    kept = train.Reconstructions(workdir, config, image, lambda: [])
+    first = np.zeros((256, 1), np.float32)
+    kept._write('latest', first)   # pylint: disable=protected-access
+
+    def torn(file, array):
+      file.write(b'\x93NUMPY')
+      raise KeyboardInterrupt
+
+    with mock.patch.object(np, 'save', torn):
+      with self.assertRaises(KeyboardInterrupt):
+        kept._write('latest', first + 1)   # pylint: disable=protected-access
+    np.testing.assert_array_equal(np.load(kept.path('latest')),
+                                  first.reshape(16, 16, 1))
 
   def test_summary_of_hand_made_rows(self):
     rows = [{'step': s, 'clean_psnr': c, 'fit_psnr': f, 'holdout_psnr': h,
