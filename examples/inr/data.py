@@ -164,6 +164,9 @@ def _read(spec: str, mtime: float, size: int) -> np.ndarray:
       raise ValueError(f'skimage.data.{name}() failed: '
                        f'{_first_line(e)}') from None
   else:
+    if not spec:
+      raise ValueError('is empty; give skimage:<name> (e.g. skimage:camera) '
+                       'or the path of an image file')
     if not os.path.isfile(spec):
       reason = ('is a directory' if os.path.isdir(spec) else
                 'no such file')

@@ -148,7 +148,10 @@ class DataTest(parameterized.TestCase):
         (os.path.join(directory, 'nope.png'), 'no such file'),
         (directory, 'is a directory'),
         (junk, f'cannot read {junk} as an image: '),
-        ('skimage:nope', "skimage.data has no image 'nope'")):
+        ('skimage:nope', "skimage.data has no image 'nope'"),
+        # Not "cannot read  as an image: no such file".
+        ('', r'^is empty; give skimage:<name> \(e.g. skimage:camera\) or '
+         'the path of an image file$')):
       with self.subTest(spec):
         with self.assertRaisesRegex(ValueError, message) as e:
           data.read(spec)
