@@ -169,6 +169,7 @@ def _read(spec: str, mtime: float, size: int) -> np.ndarray:
                        'or the path of an image file')
     if not os.path.isfile(spec):
       reason = ('is a directory' if os.path.isdir(spec) else
+                'not a regular file' if os.path.exists(spec) else
                 'no such file')
       raise ValueError(f'cannot read {spec} as an image: {reason}')
     from skimage import io  # pylint: disable=g-import-not-at-top

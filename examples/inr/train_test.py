@@ -144,7 +144,10 @@ class DataTest(parameterized.TestCase):
   def test_unreadable_images(self):
     directory = self.create_tempdir().full_path
     junk = self.create_tempfile('junk.png', content='not an image').full_path
+    fifo = os.path.join(directory, 'pipe.png')
+    os.mkfifo(fifo)     # exists, but reading it would block
     for spec, message in (
+        (fifo, f'cannot read {fifo} as an image: not a regular file'),
         (os.path.join(directory, 'nope.png'), 'no such file'),
         (directory, 'is a directory'),
         (junk, f'cannot read {junk} as an image: '),
