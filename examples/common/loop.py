@@ -170,8 +170,10 @@ class Loop:
     num_steps: train up to this step.
     eval_every: evaluate (and log a row) every this many steps and at the
       last step.
-    checkpoint_every: save every this many steps (at an evaluation), at the
-      last step, when stopping early and on Ctrl-C.
+    checkpoint_every: save at the first evaluation at or past each
+      multiple of this many steps (the multiple itself when it is an
+      evaluation, as when ``eval_every`` divides it), at the last step,
+      when stopping early and on Ctrl-C.
     desc: the progress bar's label.
   """
 
@@ -255,6 +257,9 @@ class Loop:
     """
     chief = is_chief()
     window_start, window_steps = self.train_seconds, 0
+    # The step of the previous evaluation (or of the start): a save falls
+    # due when a multiple of checkpoint_every lies after it.
+    evaluated = self.step
     try:
       if (stop is not None and self.rows
           and self.rows[-1]['step'] == self.step and stop(self.rows)):
@@ -296,8 +301,10 @@ class Loop:
           bar.show(show(row))
           bar.log(line(row))
           done = stop is not None and stop(self.rows)
-          if (self.step % self.checkpoint_every == 0 or done
-              or self.step == self.num_steps):
+          due = (self.step // self.checkpoint_every
+                 > evaluated // self.checkpoint_every)
+          evaluated = self.step
+          if due or done or self.step == self.num_steps:
             self._save(state)
             if chief and on_save is not None:
               on_save(self.rows)

@@ -384,6 +384,22 @@ class LoopTest(parameterized.TestCase):
         logbook.read(os.path.join(self.workdir, 'metrics.jsonl')),
         expected_rows([3, 6, 9, 10], 10))
 
+  @parameterized.parameters(
+      # eval_every divides checkpoint_every: every multiple, as before.
+      (3, 6, [6, 12, 18, 20]),
+      # It does not: the first evaluation past each multiple of 5. Only
+      # the common multiples (15) were saved, so that with eval_every 7 and
+      # checkpoint_every 500 nothing was saved before the end of a run.
+      (3, 5, [6, 12, 15, 20]),
+      (7, 5, [7, 14, 20]),
+  )
+  def test_a_save_at_each_multiple_of_checkpoint_every(
+      self, eval_every, checkpoint_every, saved_at):
+    run = self.make_loop(20, eval_every, checkpoint_every)
+    toy = Toy()
+    self.train(run, toy, run.restore(initial_state()))
+    self.assertEqual([rows[-1] for rows in toy.saves], saved_at)
+
   def test_a_kill_in_the_middle_of_a_row_resumes(self):
     # Killed while appending row 9 (after the checkpoint at 6): half a line
     # ends metrics.jsonl. The resume drops it, as it drops any row past its
