@@ -38,8 +38,9 @@ FIELDS = {
         *data.NOISE_TYPES, help='symmetric (a random other class), '
         "asymmetric (the dataset's class-pair flips) or cyclic (c -> c+1)"),
     'noise_fraction': schema.real(
-        at_least=0, below=1, help='share of training labels corrupted '
-        '(exactly round(fraction * n))'),
+        at_least=0, below=1, help='symmetric: share of training labels '
+        'corrupted (exactly round(fraction * n)); asymmetric, cyclic: share '
+        'of each flipped class, below 0.5'),
     'validation_fraction': schema.real(
         above=0, below=1, help='adam_early_stop: share of the noisy training '
         'set held out for early stopping'),
@@ -107,23 +108,19 @@ def _batch_fits_the_training_set(config):
                      f'({config.dataset})')
 
 
-def _enough_labels_can_flip(config):
-  # A TFDS dataset's labels are read only to train (all its examples): there
-  # train.py refuses this, still before anything is written.
-  if config.dataset in data.TFDS_DATASETS:
-    return
-  dataset = data.load(config.dataset, train_examples=config.train_examples)
-  flips = data.flip_map(config.dataset, config.noise_type,
-                        dataset.num_classes)
-  try:
-    data.corrupt_labels(dataset.train_labels, dataset.num_classes,
-                        config.noise_fraction, config.seed, flips)
-  except ValueError as e:
-    raise ValueError(f'config.noise_fraction: {e}') from None
+def _flips_leave_each_class_its_label(config):
+  # Class flips (asymmetric, cyclic) flip this share of every class in the
+  # map: from 0.5 on, the noise is a class's most common label.
+  if config.noise_type != 'symmetric':
+    try:
+      data.check_flip_fraction(config.noise_fraction)
+    except ValueError as e:
+      raise ValueError(f'config.noise_fraction: {e}') from None
 
 
-CHECKS = (_dataset_is_readable, _train_examples_exist,
-          _batch_fits_the_training_set, _enough_labels_can_flip)
+# The config-only check first: a bad noise is refused before any file is read.
+CHECKS = (_flips_leave_each_class_its_label, _dataset_is_readable,
+          _train_examples_exist, _batch_fits_the_training_set)
 
 # What a resumed run may change: its budget, what it logs and saves, and
 # where the TFDS files are. Anything else is another run.

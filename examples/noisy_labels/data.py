@@ -24,11 +24,17 @@ Label noise (``corrupt_labels``), applied to the training labels only:
   classes (never their own).
 * ``asymmetric``: the class-pair flips of Patrini et al. (2017) for the
   dataset (``PAIR_FLIPS``: for digits and MNIST 2 -> 7, 3 -> 8, 5 <-> 6,
-  7 -> 1), applied to exactly ``round(fraction * n)`` examples chosen among
-  those whose class has a flip. A fraction that asks for more flips than
-  there are such examples is refused (``ValueError``), not silently capped.
-* ``cyclic``: c -> c + 1 (mod classes) on exactly ``round(fraction * n)``
-  examples: asymmetric noise where every class can flip.
+  7 -> 1), as their code makes them (``noisify_mnist_asymmetric``: the
+  noise level is the probability that an example *of a class in the map*
+  flips): exactly ``round(fraction * n_c)`` of the ``n_c`` examples of each
+  class ``c`` in the map, chosen uniformly, take its image; the other
+  classes keep their labels. The fraction must be below 0.5 (``ValueError``
+  otherwise): at 0.5 a flipped class carries its image's label as often as
+  its own, and above it the noise is the majority (5 <-> 6 swaps the two
+  classes).
+* ``cyclic``: c -> c + 1 (mod classes), the same way in every class
+  (Patrini et al.'s CIFAR-100 flips to the next class): asymmetric noise
+  where every class flips; the same limit.
 
 Only numpy is imported at the top: the config checks call this module
 before JAX is loaded, and scikit-learn and tfds are imported when used.
@@ -325,35 +331,54 @@ def flip_map(dataset: str, noise_type: str,
   return dict(PAIR_FLIPS[dataset])
 
 
+# The largest noise fraction of the class flips (asymmetric, cyclic): at 0.5
+# a flipped class is labelled with its image as often as with itself.
+MAX_FLIP_FRACTION = 0.5
+
+
+def check_flip_fraction(fraction: float) -> None:
+  """Refuses (``ValueError``, one line) a class-flip fraction >= 0.5."""
+  if fraction >= MAX_FLIP_FRACTION:
+    raise ValueError(
+        f'noise fraction {fraction} of class flips (asymmetric, cyclic) is '
+        'the share of each class in the map that flips (Patrini et al.); at '
+        f'{MAX_FLIP_FRACTION} or more a class carries the flipped label at '
+        'least as often as its own (5 <-> 6 swaps the two): give a fraction '
+        f'below {MAX_FLIP_FRACTION}, or noise_type symmetric')
+
+
 def corrupt_labels(labels: np.ndarray, num_classes: int, fraction: float,
                    seed: int, flips: Mapping[int, int] | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-  """Corrupts exactly ``round(fraction * n)`` labels; seeded.
+  """Corrupts a seeded, exact share of the labels.
 
   Args:
     labels: [n] integer true labels in [0, num_classes).
     num_classes: the number of classes (at least 2).
-    fraction: in [0, 1).
+    fraction: in [0, 1); with ``flips``, in [0, 0.5).
     seed: the run's seed (its ``NOISE_STREAM``).
-    flips: None for symmetric noise (a uniformly random other class), or
-      class -> noisy class (``flip_map``): only examples of a class in it
-      are chosen, and each gets its class's image.
+    flips: None for symmetric noise: exactly ``round(fraction * n)``
+      examples, chosen uniformly, each get a uniformly random other class.
+      Or class -> noisy class (``flip_map``): exactly ``round(fraction *
+      n_c)`` of the ``n_c`` examples of each class ``c`` in it, chosen
+      uniformly, get ``flips[c]`` (Patrini et al.'s per-class flip
+      probability, with exact counts); the other classes are untouched.
 
   Returns:
     ``(noisy_labels, corrupted)``: [n] int32 labels, and the sorted int64
-    indices whose label changed (exactly ``round(fraction * n)`` of them).
+    indices whose label changed.
 
   Raises:
-    ValueError: a fraction outside [0, 1), fewer than two classes, or
-      (with ``flips``) more flips asked for than examples that can flip.
+    ValueError: a fraction outside [0, 1) (with ``flips``: [0, 0.5)), fewer
+      than two classes, or a flip of a class to itself or out of range.
 
   >>> labels = np.arange(10) % 5
   >>> noisy, chosen = corrupt_labels(labels, 5, 0.4, seed=0)
   >>> len(chosen), bool(np.all(noisy[chosen] != labels[chosen]))
   (4, True)
-  >>> noisy, chosen = corrupt_labels(labels, 5, 0.2, 0, flips={2: 3})
+  >>> noisy, chosen = corrupt_labels(labels, 5, 0.4, 0, flips={2: 3})
   >>> labels[chosen].tolist(), noisy[chosen].tolist()
-  ([2, 2], [3, 3])
+  ([2], [3])
   """
   labels = np.asarray(labels)
   n = len(labels)
@@ -362,10 +387,10 @@ def corrupt_labels(labels: np.ndarray, num_classes: int, fraction: float,
   if num_classes < 2:
     raise ValueError(f'label noise needs at least 2 classes; got '
                      f'{num_classes}')
-  k = num_corrupted(n, fraction)
   gen = rng(seed, NOISE_STREAM)
   noisy = labels.astype(np.int32)
   if flips is None:
+    k = num_corrupted(n, fraction)
     chosen = gen.choice(n, size=k, replace=False)
     # An offset in 1..C-1 (mod C) is uniform over the other classes.
     offsets = gen.integers(1, num_classes, size=k)
@@ -373,18 +398,18 @@ def corrupt_labels(labels: np.ndarray, num_classes: int, fraction: float,
   else:
     if any(a == b for a, b in flips.items()):
       raise ValueError(f'a class flip maps a class to itself: {dict(flips)}')
-    flippable = np.flatnonzero(np.isin(labels, list(flips)))
-    if k > len(flippable):
-      pairs = ', '.join(f'{a}->{b}' for a, b in flips.items())
-      raise ValueError(
-          f'noise fraction {fraction} asks for {k} flips of {n} labels, but '
-          f'only {len(flippable)} have a class that flips ({pairs}): the '
-          f'largest fraction is {len(flippable) / n:.3f}; give a smaller '
-          'one, or noise_type cyclic')
-    chosen = gen.choice(flippable, size=k, replace=False)
-    table = np.arange(num_classes, dtype=np.int32)
-    table[list(flips)] = list(flips.values())
-    noisy[chosen] = table[labels[chosen]]
+    if not all(0 <= c < num_classes for pair in flips.items() for c in pair):
+      raise ValueError(f'a class flip names a class outside [0, '
+                       f'{num_classes}): {dict(flips)}')
+    check_flip_fraction(fraction)
+    parts = [np.zeros(0, np.int64)]
+    for source in sorted(flips):
+      members = np.flatnonzero(labels == source)
+      part = gen.choice(members, size=num_corrupted(len(members), fraction),
+                        replace=False)
+      noisy[part] = flips[source]
+      parts.append(part)
+    chosen = np.concatenate(parts)
   return noisy, np.sort(chosen).astype(np.int64)
 
 

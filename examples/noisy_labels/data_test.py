@@ -78,31 +78,57 @@ class LabelNoiseTest(parameterized.TestCase):
     flips = data.flip_map('digits', 'asymmetric', 10)
     self.assertEqual(flips, {2: 7, 3: 8, 5: 6, 6: 5, 7: 1})
     noisy, chosen = data.corrupt_labels(self.LABELS, 10, 0.3, 0, flips)
-    self.assertLen(chosen, 600)
     np.testing.assert_array_equal(np.flatnonzero(noisy != self.LABELS),
                                   chosen)
     for true, new in zip(self.LABELS[chosen], noisy[chosen]):
       self.assertEqual(flips[int(true)], new)
-    # Only classes of the map are chosen.
-    self.assertContainsSubset(set(self.LABELS[chosen].tolist()), set(flips))
+    # Patrini et al.'s noise level is per class: 30% of each of the five
+    # classes of the map (60 of its 200), none of the others; 300 in all,
+    # not 30% of every label (600, which flipped 60% of those classes and
+    # made the flipped label their majority).
+    np.testing.assert_array_equal(
+        np.bincount(self.LABELS[chosen], minlength=10),
+        [0, 0, 60, 60, 0, 60, 60, 60, 0, 0])
+    # The true label stays each class's most common one.
+    for c in range(10):
+      counts = np.bincount(noisy[self.LABELS == c], minlength=10)
+      self.assertEqual(np.argmax(counts), c)
 
-  def test_asymmetric_asks_for_more_flips_than_there_are(self):
-    flips = data.flip_map('digits', 'asymmetric', 10)
-    # 5 of 10 classes flip: at most 1,000 of 2,000 labels.
-    noisy, chosen = data.corrupt_labels(self.LABELS, 10, 0.5, 0, flips)
-    self.assertLen(chosen, 1000)
-    with self.assertRaisesRegex(
-        ValueError, r'noise fraction 0.6 asks for 1200 flips of 2000 '
-        r'labels, but only 1000 have a class that flips .*the largest '
-        r'fraction is 0.500') as e:
-      data.corrupt_labels(self.LABELS, 10, 0.6, 0, flips)
-    self.assertNotIn('\n', str(e.exception))
-    del noisy
+  def test_asymmetric_per_class_counts_round_each_class(self):
+    # Classes of 13 and 7 examples at 0.25: round(3.25) = 3, round(1.75) = 2.
+    labels = np.array([2] * 13 + [5] * 7 + [0] * 4)
+    noisy, chosen = data.corrupt_labels(labels, 10, 0.25, 1, {2: 7, 5: 6})
+    np.testing.assert_array_equal(np.bincount(labels[chosen], minlength=10),
+                                  [0, 0, 3, 0, 0, 2, 0, 0, 0, 0])
+    np.testing.assert_array_equal(noisy[chosen], np.where(
+        labels[chosen] == 2, 7, 6))
+    again = data.corrupt_labels(labels, 10, 0.25, 1, {2: 7, 5: 6})
+    np.testing.assert_array_equal(again[1], chosen)
+
+  @parameterized.parameters(0.5, 0.6, 0.95)
+  def test_class_flips_of_half_a_class_or_more_are_refused(self, fraction):
+    for flips in (data.flip_map('digits', 'asymmetric', 10),
+                  data.flip_map('digits', 'cyclic', 10)):
+      with self.assertRaisesRegex(
+          ValueError, rf'noise fraction {fraction} of class flips '
+          r'\(asymmetric, cyclic\) is the share of each class .* give '
+          r'a fraction below 0.5, or noise_type symmetric') as e:
+        data.corrupt_labels(self.LABELS, 10, fraction, 0, flips)
+      self.assertNotIn('\n', str(e.exception))
+    # Symmetric noise spreads the same share over nine classes: allowed.
+    data.corrupt_labels(self.LABELS, 10, 0.6, 0)
+
+  def test_flip_to_a_class_out_of_range(self):
+    with self.assertRaisesRegex(ValueError, r'outside \[0, 10\)'):
+      data.corrupt_labels(self.LABELS, 10, 0.2, 0, {2: 10})
 
   def test_cyclic(self):
     flips = data.flip_map('mnist', 'cyclic', 10)
-    noisy, chosen = data.corrupt_labels(self.LABELS, 10, 0.6, 0, flips)
-    self.assertLen(chosen, 1200)
+    noisy, chosen = data.corrupt_labels(self.LABELS, 10, 0.4, 0, flips)
+    # 40% of each class (80 of 200) to the next one.
+    self.assertLen(chosen, 800)
+    np.testing.assert_array_equal(np.bincount(self.LABELS[chosen]),
+                                  [80] * 10)
     np.testing.assert_array_equal(noisy[chosen],
                                   (self.LABELS[chosen] + 1) % 10)
     self.assertIsNone(data.flip_map('mnist', 'symmetric', 10))

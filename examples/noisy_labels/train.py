@@ -103,8 +103,8 @@ def make_task(config) -> data_lib.Task:
   """The dataset of ``config`` with its training labels corrupted.
 
   Raises:
-    schema.ConfigError: the dataset cannot be read, or the noise asks for
-      more class flips than the labels allow (one line).
+    schema.ConfigError: the dataset cannot be read, or class flips at a
+      fraction of 0.5 or more (one line).
   """
   try:
     dataset = data_lib.load(config.dataset, config.data_dir,

@@ -334,15 +334,24 @@ class SchemaTest(testing.SchemaTests, parameterized.TestCase):
     with self.assertRaisesRegex(schema.ConfigError, message):
       config_schema.validate(config)
 
-  def test_more_flips_than_flippable_labels(self):
-    config = configs.build(tiny.TASK, {'noise_type': 'asymmetric',
-                                       'noise_fraction': 0.6})
+  @parameterized.parameters('asymmetric', 'cyclic')
+  def test_class_flips_of_half_a_class_or_more(self, noise_type):
+    config = configs.build(tiny.TASK, {'noise_type': noise_type,
+                                       'noise_fraction': 0.5})
     with self.assertRaisesRegex(
-        schema.ConfigError, 'config.noise_fraction: noise fraction 0.6 asks '
-        'for 307 flips of 512 labels, but only 255 have a class that flips'):
+        schema.ConfigError, r'config.noise_fraction: noise fraction 0.5 of '
+        r'class flips \(asymmetric, cyclic\) is the share of each class in '
+        'the map that flips'):
       config_schema.validate(config)
     config.noise_fraction = 0.45
     config_schema.validate(config)
+    # A TFDS dataset is refused alike, before its files are opened.
+    config = configs.build(tiny.TASK, {
+        'dataset': 'mnist', 'noise_type': noise_type, 'noise_fraction': 0.6,
+        'data_dir': self.create_tempdir().full_path})
+    with self.assertRaisesRegex(schema.ConfigError, 'noise fraction 0.6 of '
+                                'class flips'):
+      config_schema.validate(config)
 
   def test_unprepared_tfds_dataset(self):
     data_dir = self.create_tempdir().full_path
@@ -366,12 +375,13 @@ class MainTest(testing.MainTests, parameterized.TestCase):
        "'mnist', 'fashion_mnist', 'cifar10'; got 'imagenet'"),
       ('noise_fraction_one', ['--config.noise_fraction=1'],
        'error: config.noise_fraction must be a number in [0, 1); got 1.0'),
-      ('too_many_flips', ['--config.noise_type=asymmetric',
-                          '--config.noise_fraction=0.6'],
-       'error: config.noise_fraction: noise fraction 0.6 asks for 307 flips '
-       'of 512 labels, but only 255 have a class that flips (2->7, 3->8, '
-       '5->6, 6->5, 7->1): the largest fraction is 0.498; give a smaller '
-       'one, or noise_type cyclic'),
+      ('flips_of_half_a_class', ['--config.noise_type=asymmetric',
+                                 '--config.noise_fraction=0.6'],
+       'error: config.noise_fraction: noise fraction 0.6 of class flips '
+       '(asymmetric, cyclic) is the share of each class in the map that '
+       'flips (Patrini et al.); at 0.5 or more a class carries the flipped '
+       'label at least as often as its own (5 <-> 6 swaps the two): give a '
+       'fraction below 0.5, or noise_type symmetric'),
   )
   def test_bad_input_is_one_line_and_writes_nothing(self, args, message):
     self.assert_refused(args, message, whole=True)
