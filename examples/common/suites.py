@@ -13,6 +13,9 @@ this module does the rest, the same way in every example:
 * ``result``, ``curve``, ``run_entries``, ``speed_and_mask`` and
   ``make_summary`` are the pieces of an example's ``tabulate`` that every table
   has; ``write_summary`` writes ``results.json`` and ``results.md``.
+* ``shared_settings`` and ``changes_of`` read what the runs ran with from
+  their ``config.json`` (``--num_steps`` and ``--override`` included), not
+  from the suite, and ``task_text`` states it in a table's caption.
 * ``environment_of``, ``commands_of`` and ``measure_noise_floor`` read the
   runs' ``provenance.json``: one environment per table, the commands that
   made it, and how far the metric moves under summation order alone.
@@ -46,6 +49,10 @@ from examples.common import tables
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 FLAGS = flags.FLAGS
+
+# The flags ``define_flags`` defines belong to the compare.py that calls
+# ``run_program``, so that its --help (the main module's flags) lists them.
+flags.disclaim_key_flags()
 
 
 class Run(NamedTuple):
@@ -470,12 +477,48 @@ def measure_noise_floor(workdir: str, noise_workdirs: Sequence[str],
   return floor
 
 
+def changes_of(workdir: str, suite: Suite, seeds: Sequence[int],
+               build: Callable[..., ml_collections.ConfigDict]
+               ) -> list[dict[str, Any]]:
+  """How the finished runs in ``workdir`` differ from the suite's configs.
+
+  Each run's ``config.json`` (what it ran with: ``--num_steps`` and
+  ``--override`` included, as it last resumed) against the config the suite
+  gives it (``make_config`` with neither), field by field.
+
+  Returns:
+    One entry per field and value that differ, in the config's order:
+    ``{'field', 'value', 'suite_value', 'runs'}``, ``runs`` naming each run
+    (``'<name> seed <seed>'``) that ran with ``value``; empty if every run
+    ran as the suite says (or no run has a ``config.json``).
+  """
+  found: dict[tuple[str, str, str], dict[str, Any]] = {}
+  order: dict[str, int] = {}
+  for name, seed in finished_runs(workdir, suite, seeds):
+    path = os.path.join(run_dir(workdir, name, seed), 'config.json')
+    if not os.path.isfile(path):
+      continue
+    there = schema.flatten(read_json(path))
+    here = schema.flatten(json.loads(make_config(build, suite, name,
+                                                 seed).to_json()))
+    for field, value in here.items():
+      order.setdefault(field, len(order))
+      if field in there and there[field] != value:
+        key = (field, json.dumps(there[field]), json.dumps(value))
+        found.setdefault(key, {'field': field, 'value': there[field],
+                               'suite_value': value, 'runs': []})
+        found[key]['runs'].append(f'{name} seed {seed}')
+  return sorted(found.values(), key=lambda c: order[c['field']])
+
+
 def make_summary(workdir: str, name: str, suite: Suite,
                  seeds: Sequence[int], *,
                  environment: Mapping[str, Any] | None,
                  settings: Mapping[str, Any], rows: Mapping[str, Any],
                  noise_metric: str,
-                 noise_workdirs: Sequence[str] = ()) -> dict[str, Any]:
+                 noise_workdirs: Sequence[str] = (),
+                 build: Callable[..., ml_collections.ConfigDict] | None = None
+                 ) -> dict[str, Any]:
   """A table's ``results.json``: the suite, where and how it ran, the rows.
 
   Args:
@@ -485,15 +528,24 @@ def make_summary(workdir: str, name: str, suite: Suite,
     seeds: the seeds tabulated.
     environment: ``environment_of`` the runs (None: mixed).
     settings: what the example's table states once (its target, its
-      evaluation period, ...), placed after the baseline's name.
+      evaluation period, ...), placed after the baseline's name; read them
+      from the runs (``shared_settings``), which may have run with other
+      values than the suite's.
     rows: run name -> the example's row (``run_entries``, ...).
     noise_metric: the ``result.json`` key the noise floor compares.
     noise_workdirs: re-runs of the suite for its noise floor (none: no
       floor).
+    build: the example's ``configs.build``: the summary then holds, after
+      ``task``, what the runs ran with in place of the suite's config
+      (``changed``, ``changes_of``; left out when they ran as the suite
+      says, so such a table reads as before). None: not compared.
   """
+  changed = changes_of(workdir, suite, seeds, build) if build else []
   return {
       'suite': name, 'about': suite.about,
-      'task': dict(suite.task), 'seeds': seeds,
+      'task': dict(suite.task),
+      **({'changed': changed} if changed else {}),
+      'seeds': seeds,
       'baseline': next(iter(suite.runs)),
       **settings,
       'environment': environment,
@@ -513,6 +565,29 @@ def write_summary(workdir: str, summary: Mapping[str, Any],
     json.dump(summary, f, indent=1)
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(render(summary) + '\n')
+
+
+def task_text(summary: Mapping[str, Any]) -> str:
+  """The caption's ``(task overrides of `configs/default.py`: ...)``.
+
+  With what the runs ran with in place of the suite's config (the
+  summary's ``changed``): ``; the runs tabulated ran with num_steps=100
+  instead of 2000``, and ``(in 2 of 6 runs)`` after a change not every
+  run made.
+  """
+  task = ', '.join(f'{k}={v}' for k, v in summary['task'].items()) or 'none'
+  changed = summary.get('changed')
+  if changed:
+    total = sum(len(row['per_seed'])
+                for row in summary['results'].values())
+    changes = []
+    for c in changed:
+      text = f'{c["field"]}={c["value"]} instead of {c["suite_value"]}'
+      if len(c['runs']) < total:
+        text += f' (in {len(c["runs"])} of {total} runs)'
+      changes.append(text)
+    task += '; the runs tabulated ran with ' + ', '.join(changes)
+  return f'(task overrides of `configs/default.py`: {task})'
 
 
 def measured(summary: Mapping[str, Any]) -> str:
@@ -600,14 +675,18 @@ def define_flags(example: Example, default_suite: str) -> None:
                       'runs there are skipped, unfinished ones resumed.')
   flags.DEFINE_enum('suite', default_suite, list(example.suites),
                     'Which suite to run.')
-  flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds.')
+  flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds, comma separated: '
+                    'every run of the suite is trained at each.')
   flags.DEFINE_list('only', [], 'Run only these run names of the suite.')
-  flags.DEFINE_integer('num_steps', 0, 'Override the step budget (0: keep).')
+  flags.DEFINE_integer('num_steps', 0, 'Every run\'s step budget, in place '
+                       'of the suite\'s (0: the suite\'s); the table says '
+                       'so.')
   flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
   flags.DEFINE_multi_string(
       'override', [], 'field=value, applied to every run (repeatable), e.g. '
       '--override=mesh_data=2 to re-run a suite data-parallel; the value is '
-      'parsed as the type of the default config\'s field.')
+      'parsed as the type of the default config\'s field; the table says '
+      'so.')
   flags.DEFINE_bool('allow_mixed', False, 'Tabulate runs from different '
                     'code or environments (provenance.json) in one table; '
                     'refused otherwise.')

@@ -12,6 +12,7 @@ import shlex
 import types
 
 from absl.testing import absltest
+import ml_collections
 
 from examples.common import suites
 
@@ -104,6 +105,84 @@ class TabulateTest(absltest.TestCase):
       self.assertEqual(json.load(f), json.loads(json.dumps(summary)))
     with open(os.path.join(workdir, 'results.md')) as f:
       self.assertEqual(f.read(), 'table of toy\n')
+
+
+def build(*overrides):
+  """A toy example's ``configs.build``: the default, then each override."""
+  config = ml_collections.ConfigDict({'optimizer': 'sgd', 'seed': 0,
+                                      'num_steps': 100, 'eval_every': 10,
+                                      'mesh_data': 0})
+  for override in overrides:
+    config.update(override)
+  return config
+
+
+class ChangesTest(absltest.TestCase):
+  """What the runs ran with in place of the suite's config."""
+
+  SUITE = suites.Suite(task={'num_steps': 50},
+                       runs={'adam': suites.Run(OPTIMIZER)}, about='a suite')
+
+  def finished(self, workdir, seed, **changes):
+    finished_run(workdir, seed, {'argv': 'python -m examples.toy.compare',
+                                 'xla_flags': '',
+                                 'started': '2026-01-02T00:00:00+00:00'})
+    config = suites.make_config(build, self.SUITE, 'adam', seed)
+    config.update(changes)
+    with open(os.path.join(suites.run_dir(workdir, 'adam', seed),
+                           'config.json'), 'w') as f:
+      f.write(config.to_json(indent=1))
+
+  def summary(self, workdir, seeds):
+    row = {'per_seed': [{'seed': s} for s in seeds]}
+    return suites.make_summary(workdir, 'toy', self.SUITE, seeds,
+                               environment=None, settings={},
+                               rows={'adam': row}, noise_metric='steps',
+                               build=build)
+
+  def test_runs_as_the_suite_says_leave_the_summary_as_it_was(self):
+    workdir = self.create_tempdir().full_path
+    self.finished(workdir, 0)
+    self.finished(workdir, 1)
+    summary = self.summary(workdir, [0, 1])
+    self.assertNotIn('changed', summary)
+    self.assertEqual(suites.changes_of(workdir, self.SUITE, [0, 1], build),
+                     [])
+    # The caption's words of before (the published tables' text).
+    self.assertEqual(suites.task_text(summary),
+                     '(task overrides of `configs/default.py`: num_steps=50)')
+    self.assertEqual(suites.task_text({**summary, 'task': {}}),
+                     '(task overrides of `configs/default.py`: none)')
+
+  def test_what_every_run_changed_and_what_some_did(self):
+    workdir = self.create_tempdir().full_path
+    # As --num_steps=20 --override=mesh_data=2 makes them, then seed 1
+    # resumed with --num_steps=30.
+    self.finished(workdir, 0, num_steps=20, mesh_data=2)
+    self.finished(workdir, 1, num_steps=30, mesh_data=2)
+    summary = self.summary(workdir, [0, 1])
+    self.assertEqual(list(summary)[:4], ['suite', 'about', 'task', 'changed'])
+    self.assertEqual(summary['task'], {'num_steps': 50})
+    self.assertEqual(summary['changed'], [
+        {'field': 'num_steps', 'value': 20, 'suite_value': 50,
+         'runs': ['adam seed 0']},
+        {'field': 'num_steps', 'value': 30, 'suite_value': 50,
+         'runs': ['adam seed 1']},
+        {'field': 'mesh_data', 'value': 2, 'suite_value': 0,
+         'runs': ['adam seed 0', 'adam seed 1']}])
+    self.assertEqual(
+        suites.task_text(summary),
+        '(task overrides of `configs/default.py`: num_steps=50; the runs '
+        'tabulated ran with num_steps=20 instead of 50 (in 1 of 2 runs), '
+        'num_steps=30 instead of 50 (in 1 of 2 runs), mesh_data=2 instead '
+        'of 0)')
+
+  def test_runs_without_a_config_are_not_compared(self):
+    workdir = self.create_tempdir().full_path
+    finished_run(workdir, 0, {'argv': 'python -m examples.toy.compare',
+                              'xla_flags': '',
+                              'started': '2026-01-02T00:00:00+00:00'})
+    self.assertNotIn('changed', self.summary(workdir, [0]))
 
 
 if __name__ == '__main__':

@@ -356,7 +356,7 @@ class MainTests(_Example):
 
 
 class CompareTests(_Example):
-  """``compare.py``: its suites, and the README blocks it publishes.
+  """``compare.py``: its suites, --help, captions, the README blocks.
 
   Attributes:
     BLOCKS: suites whose README block must exist even before a table of
@@ -364,6 +364,9 @@ class CompareTests(_Example):
   """
 
   BLOCKS: Sequence[str] = ()
+  # The overrides of the tiny suite's runs the shared tests tabulate: those
+  # the example's own tests train (``tiny_suite`` trains each setting once).
+  TINY_OVERRIDES: Mapping[str, Any] = {}
 
   def compare(self, *args: str, cpu_only: bool = True
               ) -> subprocess.CompletedProcess:
@@ -423,6 +426,59 @@ class CompareTests(_Example):
     for suite in self.BLOCKS:
       self.assertIsNotNone(tables.read_block(readme, f'compare:{suite}'),
                            f'README.md has no block compare:{suite}')
+
+  def test_the_table_states_what_the_runs_ran_with(self):
+    # --num_steps and --override change what the runs run with: the caption
+    # and results.json read it from the runs' config.json (so --table_only
+    # says it too), not from the suite; runs as the suite says keep the
+    # words of before.
+    compare = self.example_module('compare')
+    workdir = self.tiny_runs(self.TINY_OVERRIDES)
+    suite = compare.SUITES['tiny']
+    before = compare.tabulate(workdir, 'tiny', [0])
+    self.assertEqual(len(before.get('changed', [])),
+                     len(self.TINY_OVERRIDES))
+    task = ', '.join(f'{k}={v}' for k, v in suite.task.items())
+    caption = ' '.join(compare.render(before).split())
+    self.assertIn(f'(task overrides of `configs/default.py`: {task}'
+                  + ('' if self.TINY_OVERRIDES else ');'), caption)
+    config = compare.make_config('tiny', next(iter(suite.runs)), 0)
+    # As --override=eval_every=... records it in every run, and a resume
+    # with --num_steps=40 in the first.
+    runs = [suites.run_dir(workdir, name, 0) for name in suite.runs]
+    for run in runs:
+      path = os.path.join(run, 'config.json')
+      with open(path) as f:
+        ran = json.load(f)
+      ran['eval_every'] = config.eval_every + 2
+      if run == runs[0]:
+        ran['num_steps'] = 40
+      with open(path, 'w') as f:
+        json.dump(ran, f)
+    after = compare.tabulate(workdir, 'tiny', [0])
+    with open(os.path.join(workdir, 'results.json')) as f:
+      self.assertEqual(json.load(f), json.loads(json.dumps(after)))
+    self.assertEqual(after['task'], dict(suite.task))
+    self.assertEqual(after['eval_every'], config.eval_every + 2)
+    self.assertIn({'field': 'eval_every', 'value': config.eval_every + 2,
+                   'suite_value': config.eval_every,
+                   'runs': [f'{name} seed 0' for name in suite.runs]},
+                  after['changed'])
+    caption = ' '.join(compare.render(after).split())
+    self.assertIn('the runs tabulated ran with ', caption)
+    self.assertIn(f'eval_every={config.eval_every + 2} instead of '
+                  f'{config.eval_every}', caption)
+    self.assertIn(f'num_steps=40 instead of {config.num_steps} (in 1 of '
+                  f'{len(runs)} runs)', caption)
+    self.assertIn(f'every {config.eval_every + 2} steps', caption.lower())
+
+  def test_help_lists_the_compare_flags(self):
+    # absl's --help lists the main module's flags (not --helpfull's).
+    out = self.compare('--help')
+    for flag in ('--workdir', '--suite', '--seeds', '--only', '--num_steps',
+                 '--override', '--[no]table_only', '--publish',
+                 '--noise_floor', '--[no]allow_mixed'):
+      self.assertIn(f'\n  {flag}: ', out.stdout)
 
   def test_every_suite_is_a_valid_config(self):
     compare = self.example_module('compare')

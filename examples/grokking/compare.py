@@ -205,7 +205,7 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
       settings={'target_val_accuracy': settings['target_val_accuracy'],
                 'eval_every': settings['eval_every']},
       rows=rows, noise_metric='steps_to_target',
-      noise_workdirs=noise_workdirs)
+      noise_workdirs=noise_workdirs, build=configs.build)
   suites.write_summary(workdir, summary, render)
   if curves:
     plots.compare_curves(curves, os.path.join(workdir, 'val_accuracy.png'),
@@ -246,11 +246,10 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the table."""
   target = summary['target_val_accuracy']
-  task = ', '.join(f'{k}={v}' for k, v in summary['task'].items())
   seeds = ','.join(map(str, summary['seeds']))
   return '\n\n'.join([
-      f'Suite `{summary["suite"]}`: {summary["about"]} (task overrides of '
-      f'`configs/default.py`: {task}); seeds {seeds}; a run stops at its '
+      f'Suite `{summary["suite"]}`: {summary["about"]} '
+      f'{suites.task_text(summary)}; seeds {seeds}; a run stops at its '
       f'first evaluation (every {summary["eval_every"]} steps, on the whole '
       f'held-out set) at or above {target:.0%}. {suites.measured(summary)} '
       f'"x {summary["baseline"]} (same seed)" divides the baseline\'s steps '

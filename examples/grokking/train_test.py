@@ -375,6 +375,8 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
   """The tiny suite end to end; testing.CompareTests: README blocks."""
 
   PACKAGE = 'examples.grokking'
+  # Target 0: every run reaches it at its first evaluation (step 5).
+  TINY_OVERRIDES = {'target_val_accuracy': 0.0}
 
   def test_tiny_suite_writes_results(self):
     workdir = self.create_tempdir().full_path
@@ -426,9 +428,8 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
         workdir, 'adamw', 'seed_0', 'result.json')))
 
   def _tiny_runs(self, overrides=None):
-    # Target 0: every run reaches it at its first evaluation (step 5). The
-    # runs are trained once per process; each test edits its own copy.
-    return self.tiny_runs({'target_val_accuracy': 0.0, **(overrides or {})})
+    # The runs are trained once per process; each test edits its own copy.
+    return self.tiny_runs({**self.TINY_OVERRIDES, **(overrides or {})})
 
   def _edit_provenance(self, run, **changes):
     path = os.path.join(run, 'provenance.json')

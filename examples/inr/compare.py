@@ -157,17 +157,18 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
     row['final_gain_db'] = suites.mean(
         r['final_clean_psnr'] - base_by_seed[r['seed']]['final_clean_psnr']
         for r in row['per_seed'] if r['seed'] in base_by_seed)
-  config = make_config(suite, names[0], 0)
+  # What the runs ran with (an --override included), one value each.
+  fields = ('side', 'noise_sigma', 'image', 'holdout_fraction', 'eval_every')
+  config = suites.shared_settings(workdir, the_suite, seeds, fields,
+                                  allow_mixed) or make_config(suite,
+                                                              names[0], 0)
   noisy = [r['noisy_psnr'] for row in rows.values() for r in row['per_seed']]
   summary = suites.make_summary(
       workdir, suite, the_suite, seeds, environment=environment,
-      settings={'side': config.side, 'noise_sigma': config.noise_sigma,
-                'image': config.image,
-                'holdout_fraction': config.holdout_fraction,
-                'eval_every': config.eval_every,
+      settings={**{field: config[field] for field in fields},
                 'noisy_psnr': suites.mean(noisy)},
       rows=rows, noise_metric='best_clean_step',
-      noise_workdirs=noise_workdirs)
+      noise_workdirs=noise_workdirs, build=configs.build)
   suites.write_summary(workdir, summary, render)
   if curves:
     # Imported here: tabulating a table needs no plotting library.
@@ -265,15 +266,14 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
 
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the table."""
-  task = ', '.join(f'{k}={v}' for k, v in summary['task'].items()) or 'none'
   seeds = ','.join(map(str, summary['seeds']))
   base = summary['baseline']
   noisy = summary['noisy_psnr']
   noisy_text = '' if noisy is None else (
       f' (the noisy image itself: {noisy:.2f} dB, mean over seeds)')
   return '\n\n'.join([
-      f'Suite `{summary["suite"]}`: {summary["about"]} (task overrides of '
-      f'`configs/default.py`: {task}); image `{summary["image"]}` at '
+      f'Suite `{summary["suite"]}`: {summary["about"]} '
+      f'{suites.task_text(summary)}; image `{summary["image"]}` at '
       f'{summary["side"]} x {summary["side"]}, noise sigma '
       f'{summary["noise_sigma"]:g}; seeds {seeds} (noise, held-out pixels, '
       f'initialisation). {suites.measured(summary)} PSNR (data range 1) is '

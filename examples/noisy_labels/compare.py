@@ -257,21 +257,21 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
     # the same seed (same corrupted labels, initialisation and batches).
     row['final_gain'] = _same_seed_difference(row, base,
                                               'final_test_accuracy')
-  config = make_config(suite, next(iter(the_suite.runs)), 0)
+  # What the runs ran with (an --override included), one value each.
+  fields = ('dataset', 'noise_type', 'model', 'hidden_layers',
+            'hidden_width', 'batch_size', 'learning_rate',
+            'validation_fraction', 'eval_every')
+  config = suites.shared_settings(
+      workdir, the_suite, seeds, fields, allow_mixed) or make_config(
+          suite, next(iter(the_suite.runs)), 0)
   summary = suites.make_summary(
       workdir, suite, the_suite, seeds, environment=environment,
-      settings={'dataset': config.dataset, 'noise_type': config.noise_type,
-                'model': config.model, 'hidden_layers': config.hidden_layers,
-                'hidden_width': config.hidden_width,
-                'batch_size': config.batch_size,
-                'learning_rate': config.learning_rate,
-                'validation_fraction': config.validation_fraction,
-                'eval_every': config.eval_every,
+      settings={**{field: config[field] for field in fields},
                 'num_train': suites.mean(r['per_seed'][0]['num_train']
                                          for r in rows.values()
                                          if r['optimizer'] == 'adam')},
       rows=rows, noise_metric='best_test_step',
-      noise_workdirs=noise_workdirs)
+      noise_workdirs=noise_workdirs, build=configs.build)
   summary['targets'] = targets(rows)
   suites.write_summary(workdir, summary, render)
   if curves:
@@ -406,13 +406,12 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
 
 def render(summary: Mapping[str, Any]) -> str:
   """``results.md``: what ran where, the noise floor and the tables."""
-  task = ', '.join(f'{k}={v}' for k, v in summary['task'].items()) or 'none'
   seeds = ','.join(map(str, summary['seeds']))
   num_train = summary['num_train']
   size = '' if num_train is None else f' ({num_train:.0f} training labels)'
   parts = [
-      f'Suite `{summary["suite"]}`: {summary["about"]} (task overrides of '
-      f'`configs/default.py`: {task}); dataset `{summary["dataset"]}`{size}, '
+      f'Suite `{summary["suite"]}`: {summary["about"]} '
+      f'{suites.task_text(summary)}; dataset `{summary["dataset"]}`{size}, '
       f'{summary["noise_type"]} label noise, model {summary["model"]} '
       f'({summary["hidden_layers"]} x {summary["hidden_width"]}), batches of '
       f'{summary["batch_size"]}, learning rate {summary["learning_rate"]:g} '
