@@ -19,6 +19,8 @@ metrics row, ``accuracies``) and ``summarize`` (``result.json``).
 from __future__ import annotations
 
 from collections.abc import Callable
+import hashlib
+import json
 import os
 from typing import Any, NamedTuple
 
@@ -29,6 +31,7 @@ import numpy as np
 import optax
 
 import snr_optax as so
+from examples.common import checkpoint as checkpoint_lib
 from examples.common import loop
 from examples.common import schema
 from examples.common import snr_config
@@ -120,20 +123,104 @@ def make_task(config) -> data_lib.Task:
                              + ' '.join(str(e).split())) from None
 
 
+def dataset_sha256(dataset: data_lib.Dataset) -> str:
+  """SHA-256 of a dataset's images and labels (train and test), as read."""
+  digest = hashlib.sha256(f'{dataset.name} {dataset.num_classes}'.encode())
+  for array in (dataset.train_images, dataset.train_labels,
+                dataset.test_images, dataset.test_labels):
+    array = np.ascontiguousarray(array)
+    digest.update(f'{array.dtype.str} {array.shape}'.encode())
+    digest.update(array.data)
+  return digest.hexdigest()
+
+
+# What a run records of its task, and how: (file, what it is).
+_LABEL_FILES = (('noisy_labels.npy', 'training labels as the run saw them'),
+                ('validation_indices.npy', 'early-stopping split'))
+
+
+def _saved_arrays(task: data_lib.Task) -> dict[str, np.ndarray]:
+  arrays = {'noisy_labels.npy': task.noisy_labels}
+  if len(task.validation):
+    arrays['validation_indices.npy'] = task.validation
+  return arrays
+
+
+def check_same_task(workdir: str, task: data_lib.Task) -> None:
+  """Refuses to resume a run on other data or other label noise.
+
+  The config alone does not pin them: ``data_dir`` may change on resume (a
+  moved copy, or another dataset under the same name), and the code that
+  draws the noise may have changed since the run started. Either would
+  silently go on training the checkpoint on other labels. Only a run with
+  a checkpoint is checked (before one, nothing trained is lost); a record
+  that is missing or cannot be read is not compared.
+
+  Raises:
+    schema.ConfigError: one line, naming what differs.
+  """
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if not (os.path.isdir(checkpoints) and os.listdir(checkpoints)):
+    return
+  again = ('resume it with the data and code it started with, or give a '
+           'new --workdir')
+  path = os.path.join(workdir, 'dataset.json')
+  try:
+    with open(path) as f:
+      recorded = json.load(f)['sha256']
+  except (OSError, ValueError, KeyError, TypeError):
+    recorded = None
+  if recorded is not None and recorded != dataset_sha256(task.dataset):
+    raise schema.ConfigError(
+        f'{workdir} holds a run started on other {task.dataset.name} data '
+        f'(the SHA-256 in {path} is not that of the images and labels read '
+        f'now; does data_dir point at another copy?): {again}')
+  for name, array in _saved_arrays(task).items():
+    path = os.path.join(workdir, name)
+    try:
+      before = np.load(path)
+    except (OSError, ValueError, EOFError):
+      continue
+    if before.shape != array.shape or np.any(before != array):
+      what = dict(_LABEL_FILES)[name]
+      count = (f'{int(np.sum(before != array))} of {len(array)} differ'
+               if before.shape == array.shape
+               else f'{len(before)} there, {len(array)} now')
+      raise schema.ConfigError(
+          f'{workdir} holds a run whose {what} ({path}) are not the ones '
+          f'this config gives now ({count}): the data or the code that '
+          f'draws the label noise changed since it started; {again}')
+
+
+def _save_whole(path: str, write) -> None:
+  """Writes ``path`` whole or not at all (a temporary file, then rename)."""
+  temporary = f'{path}.tmp'
+  with open(temporary, 'wb') as f:
+    write(f)
+  os.replace(temporary, path)
+
+
 def save_labels(workdir: str, task: data_lib.Task) -> None:
   """The run's label noise, as ``.npy`` files of its work directory.
 
   ``corrupted_indices.npy`` (int64, indices into the training split whose
   label was changed), ``noisy_labels.npy`` (int32, every training label as
-  the run saw it) and, with early stopping, ``validation_indices.npy``.
+  the run saw it), with early stopping ``validation_indices.npy``, and
+  ``dataset.json`` (SHA-256 of the dataset as read: ``check_same_task``).
   """
   if not loop.is_chief():
     return
-  np.save(os.path.join(workdir, 'corrupted_indices.npy'),
-          task.corrupted_indices)
-  np.save(os.path.join(workdir, 'noisy_labels.npy'), task.noisy_labels)
-  if len(task.validation):
-    np.save(os.path.join(workdir, 'validation_indices.npy'), task.validation)
+  dataset = task.dataset
+  arrays = {'corrupted_indices.npy': task.corrupted_indices,
+            **_saved_arrays(task)}
+  for name, array in arrays.items():
+    _save_whole(os.path.join(workdir, name),
+                lambda f, a=array: np.save(f, a))
+  record = {'dataset': dataset.name, 'sha256': dataset_sha256(dataset),
+            'num_train': len(dataset.train_labels),
+            'num_test': len(dataset.test_labels)}
+  _save_whole(os.path.join(workdir, 'dataset.json'),
+              lambda f: f.write(json.dumps(record, indent=1).encode()))
 
 
 def padded_chunks(n: int, chunk: int) -> list[tuple[int, int]]:
@@ -359,13 +446,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Raises:
     schema.ConfigError: for a config the schema refuses (an unprepared TFDS
-      dataset included), a noise the labels cannot take, or a config that
-      differs from the one of the run in ``workdir``; before anything is
-      written.
+      dataset included), or a config, data or label noise that differ
+      from those of the run in ``workdir`` (``check_same_task``); before
+      anything is written.
     interrupt.TrainingInterrupted: on Ctrl-C, once the state is saved.
   """
   config_schema.validate(config)
   task = make_task(config)
+  # The config first (its refusal names the field), then the data and the
+  # label noise it gives now, before anything is written.
+  checkpoint_lib.check_same_run(workdir, config,
+                                config_schema.MAY_CHANGE_ON_RESUME)
+  check_same_task(workdir, task)
   loop.start_run(workdir, config,
                  may_change=config_schema.MAY_CHANGE_ON_RESUME)
   save_labels(workdir, task)

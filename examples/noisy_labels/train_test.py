@@ -7,6 +7,7 @@ examples/common/testing.py's, mixed in below; data and label noise are
 data_test.py's, the suites compare_test.py's.
 """
 
+import json
 import math
 import os
 
@@ -255,6 +256,65 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
         np.load(os.path.join(workdir, 'noisy_labels.npy')),
         task.noisy_labels)
     self.assertNotIn('validation_indices.npy', os.listdir(workdir))
+
+  def _started_run(self, **overrides):
+    config = configs.build(tiny.TASK, {'num_steps': 10, **overrides})
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    config.num_steps = 20
+    return config, workdir
+
+  def test_resume_on_other_label_noise_is_refused(self):
+    # The noise drawn now is not the one the checkpoint trained on (the code
+    # that draws it changed, as asymmetric noise did in f0b34dc): refused
+    # before anything is written, not trained on silently.
+    config, workdir = self._started_run()
+    path = os.path.join(workdir, 'noisy_labels.npy')
+    labels = np.load(path)
+    labels[:3] = (labels[:3] + 1) % 10
+    np.save(path, labels)
+    before = sorted(os.listdir(workdir))
+    with self.assertRaisesRegex(
+        schema.ConfigError, r'holds a run whose training labels as the run '
+        r'saw them \(.*noisy_labels.npy\) are not the ones this config '
+        r'gives now \(3 of 512 differ\).*give a new --workdir') as e:
+      train.train_and_evaluate(config, workdir)
+    self.assertNotIn('\n', str(e.exception))
+    self.assertEqual(sorted(os.listdir(workdir)), before)
+    np.testing.assert_array_equal(np.load(path), labels)
+
+  def test_resume_on_other_data_is_refused(self):
+    config, workdir = self._started_run()
+    path = os.path.join(workdir, 'dataset.json')
+    with open(path) as f:
+      record = json.load(f)
+    self.assertEqual(record['sha256'],
+                     train.dataset_sha256(data.load('synthetic')))
+    record['sha256'] = '0' * 64    # as if data_dir now held another copy
+    with open(path, 'w') as f:
+      json.dump(record, f)
+    with self.assertRaisesRegex(
+        schema.ConfigError, 'holds a run started on other synthetic data'):
+      train.train_and_evaluate(config, workdir)
+
+  def test_resume_with_the_same_task_and_early_stopping_split(self):
+    config, workdir = self._started_run(optimizer='adam_early_stop')
+    # A record cut short (killed inside np.save before this change) is not
+    # compared; it is written again, whole.
+    with open(os.path.join(workdir, 'noisy_labels.npy'), 'wb') as f:
+      f.write(b'\x93NUMPY')
+    result = train.train_and_evaluate(config, workdir)
+    self.assertEqual(result['final_step'], 20)
+    self.assertLen(np.load(os.path.join(workdir, 'noisy_labels.npy')), 512)
+    self.assertFalse([n for n in os.listdir(workdir) if n.endswith('.tmp')])
+    path = os.path.join(workdir, 'validation_indices.npy')
+    held = np.load(path)
+    np.save(path, held[::-1])
+    config.num_steps = 25
+    with self.assertRaisesRegex(schema.ConfigError, r'early-stopping split '
+                                r'\(.*\) are not the ones this config gives '
+                                r'now \(\d+ of 51 differ\)'):
+      train.train_and_evaluate(config, workdir)
 
   def test_batches_shapes_dtypes_and_epochs(self):
     config = configs.build(tiny.TASK, {'optimizer': 'adam_early_stop'})
