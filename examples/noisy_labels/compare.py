@@ -171,14 +171,6 @@ def _same_seed_difference(row, base, key: str) -> float | None:
                      and theirs[r['seed']] is not None)
 
 
-def _same_seeds_mean(row, base, key: str) -> float | None:
-  """The mean of ``base``'s ``key`` over the seeds ``row`` has."""
-  if base is None:
-    return None
-  seeds = set(row['seeds'])
-  return suites.mean(r[key] for r in base['per_seed'] if r['seed'] in seeds)
-
-
 def targets(rows: Mapping[str, Any]) -> list[dict[str, Any]]:
   """The issue's targets at ``TARGET_NOISE`` for each SNR run there.
 
@@ -201,9 +193,15 @@ def targets(rows: Mapping[str, Any]) -> list[dict[str, Any]]:
       pick = {r['seed']: r['early_stop_test_accuracy']
               for r in early['per_seed']}
       gap = suites.mean(r['final_test_accuracy'] - pick[r['seed']]
-                        for r in row['per_seed'] if r['seed'] in pick)
-    adam_memorised = _same_seeds_mean(row, adam_row, 'final_memorisation')
-    memorised = suites.mean(r['final_memorisation'] for r in row['per_seed'])
+                        for r in row['per_seed']
+                        if pick.get(r['seed']) is not None)
+    # Both memorisations over the same seeds: a seed Adam has not finished
+    # (a partial --table_only) must not count on one side only.
+    adams = {r['seed']: r['final_memorisation'] for r in adam_row['per_seed']}
+    both = [r for r in row['per_seed'] if r['final_memorisation'] is not None
+            and adams.get(r['seed']) is not None]
+    adam_memorised = suites.mean(adams[r['seed']] for r in both)
+    memorised = suites.mean(r['final_memorisation'] for r in both)
     ratio = (None if not adam_memorised or memorised is None
              else memorised / adam_memorised)
     out.append({

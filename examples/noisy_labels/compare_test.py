@@ -89,6 +89,21 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
     self.assertEqual((stream['gain_met'], stream['memorisation_met']),
                      (False, False))
 
+  def test_targets_compare_the_seeds_both_runs_have(self):
+    # Adam has finished seed 0 only (a partial --table_only): the ratio is
+    # seed 0's, 0.2 / 0.8, not the mean of seeds 0 and 1 (0.5) over Adam's
+    # seed 0 (0.625); the same for a seed without an early-stopping pick.
+    rows = {
+        'noise40/adam': _row('adam', 0.4, [0.70], [0.8]),
+        'noise40/adam_early_stop': _row('adam_early_stop', 0.4, [0.6, 0.6],
+                                        [1.0, 1.0], picks=[0.90, None]),
+        'noise40/snr_adam': _row('snr_adam', 0.4, [0.89, 0.82], [0.2, 0.8]),
+    }
+    (snr,) = compare.targets(rows)
+    self.assertAlmostEqual(snr['memorisation_ratio'], 0.2 / 0.8)
+    self.assertAlmostEqual(snr['gain'], 0.19)
+    self.assertAlmostEqual(snr['early_stop_gap'], -0.01)
+
   def test_tiny_suite_writes_results_and_publishes(self):
     # compare.run_suite(<a copy>, 'tiny', [0]), trained once per process.
     workdir = self.tiny_runs()
