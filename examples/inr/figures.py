@@ -21,7 +21,8 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from examples.common import plots  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# Labelled at its decades only: PSNR panels are small.
+# Labelled at its decades only (minor ticks too while fewer than two are in
+# view: a short run): PSNR panels are small.
 _log_steps = functools.partial(plots.log_steps, decades_only=True)
 
 
