@@ -17,6 +17,10 @@ from snr_optax._src.fast.engine import stats_plan
 from snr_optax._src.masks import compute_mask
 from snr_optax._src.per_example import per_example_grads
 from snr_optax._src.per_example import value_and_grad_stats
+from snr_optax._src.population import population_risk_delta
+from snr_optax._src.population import PopulationRiskDelta
+from snr_optax._src.population import track_population_risk
+from snr_optax._src.population import TrackPopulationRiskState
 from snr_optax._src.stats import GradStats
 from snr_optax._src.stats import merge_stats
 from snr_optax._src.stats import stats_from_per_example
@@ -36,8 +40,10 @@ __all__ = (
     'ApplyIfFiniteState',
     'GatedState',
     'GradStats',
+    'PopulationRiskDelta',
     'SNRMaskState',
     'ScaleByStreamingSNRState',
+    'TrackPopulationRiskState',
     'accumulate_stats',
     'apply_if_finite',
     'check_stats',
@@ -45,6 +51,7 @@ __all__ = (
     'gated',
     'merge_stats',
     'per_example_grads',
+    'population_risk_delta',
     'scale_by_streaming_snr',
     'sharding',
     'snr_adam',
@@ -52,5 +59,6 @@ __all__ = (
     'stats_from_per_example',
     'stats_plan',
     'streaming_snr_adamw',
+    'track_population_risk',
     'value_and_grad_stats',
 )

@@ -1,0 +1,380 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""A validation-free, leave-one-out estimate of the population-loss change.
+
+Each example of a batch is a one-point held-out set for the update computed
+from the others. To first order in the update, and with the update's
+derivative with respect to the batch mean diagonal, the statistics the masks
+already need (mu and nu) give that held-out estimate in closed form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from snr_optax._src import stats as stats_lib
+from snr_optax._src import transforms
+from snr_optax._src import validation
+
+PyTree = Any
+GradStats = stats_lib.GradStats
+
+# The largest bound on the dropped off-diagonal term, relative to the
+# estimates, accepted as "the update's derivative is diagonal"; an elementwise
+# update gives rounding (~1e-7).
+DIAGONAL_TOLERANCE = 1e-3
+
+
+class PopulationRiskDelta(NamedTuple):
+  r"""First-order estimates of one step's loss changes (float32 scalars).
+
+  Attributes:
+    train: the predicted change of the batch (training) loss,
+      :math:`\sum_k u_k \mu_k`.
+    population: the leave-one-out estimate of the change of the population
+      loss, :math:`\sum_k u_k \mu_k - \sum_k J_k \nu_k`.
+  """
+  train: jax.Array
+  population: jax.Array
+
+  @property
+  def gap(self) -> jax.Array:
+    r"""The step's estimated generalisation-gap change, population - train.
+
+    Equal to :math:`-\sum_k J_k \nu_k`: the part of the training-loss change
+    that each example owes to its own gradient.
+    """
+    return self.population - self.train
+
+
+def _check_real(tree: PyTree, what: str) -> None:
+  for leaf in jax.tree.leaves(tree):
+    if jnp.issubdtype(jnp.result_type(leaf), jnp.complexfloating):
+      raise ValueError(f'{what} has a complex leaf; the population-risk '
+                       'estimate is defined for real parameters only.')
+
+
+def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
+  """sum over all leaves and coordinates of a * b, in at least float32."""
+  terms = [jnp.sum(x.astype(stats_lib.accumulation_dtype(x.dtype))
+                   * y.astype(stats_lib.accumulation_dtype(y.dtype)))
+           for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+  return sum(terms, jnp.zeros([], jnp.float32)).astype(jnp.float32)
+
+
+def population_risk_delta(stats: GradStats, updates: PyTree, slope: PyTree,
+                          curvature: PyTree | None = None
+                          ) -> PopulationRiskDelta:
+  r"""Leave-one-out estimate of a step's population-loss change.
+
+  For a batch of b per-example gradients :math:`g_i` with mean :math:`\mu`
+  and leave-one-out noise :math:`\nu = M_2 / (b (b - 1))`
+  (:attr:`snr_optax.GradStats.loo_noise`), and a step that moves the
+  parameters by :math:`u = U(\mu)` (the update an optimizer returns, its
+  state held fixed), the batch loss changes to first order by
+
+  .. math::
+    \Delta L_{\text{train}} \approx \textstyle\sum_k u_k \mu_k .
+
+  That inner product pairs every example with an update it helped make. Each
+  example :math:`i` is instead a one-point held-out set for the update made
+  from the other b - 1 examples, :math:`u^{(-i)} = U(\mu^{(-i)})` with
+  :math:`\mu^{(-i)} = \mu + (\mu - g_i)/(b - 1)`; for a fresh batch,
+  :math:`\tfrac1b \sum_i \langle g_i, u^{(-i)} \rangle` is an unbiased
+  estimate of the population-loss change of such an update. To first order,
+  :math:`u^{(-i)} \approx u + J (\mu - g_i)/(b - 1)` with
+  :math:`J = \partial u / \partial \mu`, and since
+  :math:`\sum_i (g_i - \mu) = 0`,
+
+  .. math::
+    \Delta L_{\text{pop}} \approx \textstyle\sum_k u_k \mu_k
+      - \frac{1}{b(b-1)} \sum_i (g_i - \mu)^\top J (g_i - \mu)
+      = \sum_k u_k \mu_k - \sum_k J_{kk} \nu_k
+
+  where the last form holds for a diagonal J (every elementwise optimizer:
+  SGD, Adam, the masks with ``reduction="element"``). For
+  :math:`u = -\eta P q \mu` with a preconditioner P and mask q held fixed,
+  :math:`J = -\eta P q` and the estimate is
+  :math:`-\eta \sum_k P_k q_k (\mu_k^2 - \nu_k)`: a coordinate lowers the
+  estimated population loss only where :math:`\mu_k^2 > \nu_k`, the rule of
+  the masks.
+
+  Given the diagonal second derivative :math:`C = \partial^2 u /
+  \partial \mu^2` (``curvature``), the next term of the expansion is added,
+
+  .. math::
+    + \tfrac12 \textstyle\sum_k \mu_k C_k \nu_k / (b - 1),
+
+  which leaves out only a term in the third central moment of the examples
+  and higher orders. An optimizer whose update is not linear in mu (Adam)
+  needs it: its first-order error relative to the gap is of order
+  :math:`\mu C / (J (b - 1))`, not small in the noise-dominated coordinates
+  that matter.
+
+  Assumptions: first order in u (no curvature of the loss), J diagonal, the
+  optimizer state and the noise :math:`\nu` held fixed under leaving one
+  out, and a batch not seen before (with reused data the held-out examples
+  are not held out). The estimate is for an update made from b - 1
+  examples. A discontinuous update (the hard mask, sign) is expanded where
+  it is smooth: the flips of q or of a sign that leaving one example out
+  causes are not seen.
+
+  Args:
+    stats: the step's :class:`snr_optax.GradStats` (b >= 2; b < 2 gives
+      NaN, never a finite guess).
+    updates: the update u, structured like ``stats.mean``.
+    slope: the diagonal :math:`J_{kk} = \partial u_k / \partial \mu_k`,
+      structured like ``stats.mean`` (e.g. ``-learning_rate`` for SGD).
+      :func:`snr_optax.track_population_risk` computes it for any optimizer.
+    curvature: optionally, the diagonal :math:`\partial^2 u_k / \partial
+      \mu_k^2`, structured like ``stats.mean`` (0 for SGD).
+
+  Returns:
+    A :class:`PopulationRiskDelta` of float32 scalars, in the units of the
+    loss.
+
+  Raises:
+    ValueError: if ``updates``, ``slope`` or ``curvature`` is not structured
+      like ``stats.mean``, or has a complex leaf.
+
+  References:
+    Litman and Guo, `A Theory of Generalization in Deep Learning
+    <https://arxiv.org/abs/2605.01172>`_, 2026.
+    Efron and Stein, The jackknife estimate of variance, Ann. Statist. 9(3),
+    1981.
+
+  Examples:
+    SGD (slope -lr) on a mean 1 with noise 0.25 in one coordinate:
+
+    >>> import jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> stats = so.GradStats(mean={'w': jnp.array([1.0])},
+    ...                      sum_sq_dev={'w': jnp.array([3.0])},
+    ...                      count=jnp.asarray(4, jnp.int32))  # nu = 0.25
+    >>> lr = 0.1
+    >>> delta = so.population_risk_delta(stats, {'w': -lr * stats.mean['w']},
+    ...                                  {'w': jnp.array([-lr])})
+    >>> print(f'{delta.train:.3f} {delta.population:.3f} {delta.gap:.3f}')
+    -0.100 -0.075 0.025
+  """
+  if not isinstance(stats, GradStats):
+    raise ValueError('stats must be a snr_optax.GradStats, got '
+                     f'{type(stats).__name__}.')
+  validation.check_same_structure(updates, stats.mean, what='updates',
+                                  reference_name='stats.mean')
+  validation.check_same_structure(slope, stats.mean, what='slope',
+                                  reference_name='stats.mean')
+  _check_real(updates, 'updates')
+  _check_real(slope, 'slope')
+  _check_real(stats.mean, 'stats.mean')
+  train = _tree_dot(updates, stats.mean)
+  population = train - _tree_dot(slope, stats.loo_noise)
+  if curvature is not None:
+    validation.check_same_structure(curvature, stats.mean, what='curvature',
+                                    reference_name='stats.mean')
+    _check_real(curvature, 'curvature')
+    # nu / (b - 1) = M2 / (b (b - 1)^2): the mean squared leave-one-out
+    # change of the mean.
+    count = jnp.asarray(stats.count)
+    shift = jax.tree.map(
+        lambda nu: nu / (count.astype(nu.dtype) - 1), stats.loo_noise)
+    population = population + 0.5 * _tree_dot(
+        jax.tree.map(lambda c, m: c * m.astype(c.dtype), curvature,
+                     stats.mean), shift)
+  return PopulationRiskDelta(train=train, population=population)
+
+
+class TrackPopulationRiskState(NamedTuple):
+  """State of :func:`track_population_risk`.
+
+  Attributes:
+    inner_state: the state of the wrapped optimizer.
+    count: the number of steps tracked (int32).
+    train_change: the sum over steps of :attr:`PopulationRiskDelta.train`
+      (float32): the estimated change of the training loss since ``init``.
+    population_change: the sum over steps of
+      :attr:`PopulationRiskDelta.population` (float32): the estimated change
+      of the population loss since ``init``.
+    last: the last step's :class:`PopulationRiskDelta`.
+    diagonal_error: the largest relative deviation seen of the update's
+      derivative from a diagonal one (float32); above
+      ``DIAGONAL_TOLERANCE`` the estimates are NaN.
+  """
+  inner_state: optax.OptState
+  count: jax.Array
+  train_change: jax.Array
+  population_change: jax.Array
+  last: PopulationRiskDelta
+  diagonal_error: jax.Array
+
+
+def _probe(tree: PyTree) -> PyTree:
+  """A fixed pseudo-random +-1 tangent shaped (and sharded) like ``tree``.
+
+  Derived elementwise from the coordinates' positions, so that it takes the
+  layout of ``tree`` on any mesh.
+  """
+  def signs(x):
+    index = jnp.zeros(x.shape, jnp.uint32)
+    for axis in range(x.ndim):
+      index = index * jnp.uint32(x.shape[axis]) + jax.lax.broadcasted_iota(
+          jnp.uint32, x.shape, axis)
+    index = index + jnp.zeros_like(x, jnp.uint32)  # x's sharding
+    bits = (index * jnp.uint32(2654435761)) >> 15   # Knuth's hash
+    return jnp.where((bits & 1) == 1, 1.0, -1.0).astype(x.dtype)
+  return jax.tree.map(signs, tree)
+
+
+def track_population_risk(
+    inner: optax.GradientTransformation,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Wraps an optimizer to estimate each step's population-loss change.
+
+  ``update`` takes the step's :class:`snr_optax.GradStats` (or batch-mean
+  gradients with ``grad_stats=``, or per-example gradients, as
+  :func:`snr_optax.snr_mask`), passes the batch mean to ``inner`` together
+  with ``grad_stats=`` (so :func:`snr_optax.snr_adam`, :func:`snr_optax.gated`
+  and any plain optax optimizer take it alike), returns ``inner``'s update
+  unchanged, and records :func:`population_risk_delta` of the step in its
+  state, with the slope and curvature
+
+  .. math::
+    J_{kk} = \partial u_k / \partial \mu_k, \quad
+    C_k = \partial^2 u_k / \partial \mu_k^2
+
+  computed by forward-mode differentiation (twice) of ``inner.update`` with
+  respect to the batch mean (in ``updates`` and in ``grad_stats.mean``
+  alike), the optimizer state and the noise statistic held fixed. These are
+  the exact derivatives of the update the optimizer takes, so they include
+  what the hand formula of a fixed preconditioner leaves out:
+
+  * Adam (``optax.scale_by_adam``, step t, :math:`D = \sqrt{\hat v} +
+    \epsilon`): :math:`J = -\eta/D \, [(1-\beta_1)/(1-\beta_1^t) -
+    \hat m\, g\, (1-\beta_2) / ((1-\beta_2^t) \sqrt{\hat v} D)]`; the second
+    term is the current gradient's share in :math:`\hat v`. On the first
+    step Adam's update is sign(mu) and J is ~0, so the estimate equals the
+    training change there: a first-order estimate cannot see the sign flips
+    that leaving one example out causes.
+  * the hard mask (``mode="hard"``, before or after Adam) is piecewise
+    constant in mu: J is Adam's times q, the issue's :math:`-\eta P q`
+    with P Adam's.
+  * the ``"snr"``/``"soft"`` masks add their derivative in mu at fixed nu.
+  * :func:`snr_optax.streaming_snr_adamw`: its mask reads Adam's first
+    moment, so J includes the mask's derivative through it.
+
+  Where the derivative is undefined (NaN) but the update is finite, J is
+  taken as 0: Adam's square root at a second moment of exactly 0, the case
+  of coordinates that a mask before Adam has never passed, whose update
+  does not move with mu.
+
+  The estimate needs a diagonal J. Every step checks it with a second
+  derivative along a fixed pseudo-random direction of the noise's scale,
+  :math:`r_k = \pm\sqrt{\nu_k}`: with :math:`e = J r - \mathrm{diag}(J) r`
+  the part of J the estimate drops, ``diagonal_error`` keeps the largest
+  :math:`\lVert r \rVert \lVert e \rVert / (|\Delta L_{\text{train}}| +
+  |\text{gap}|)` seen (a bound on the dropped term relative to the
+  estimates; rounding, ~1e-7, for an elementwise update). Above
+  ``DIAGONAL_TOLERANCE`` (1e-3; for example under
+  ``optax.clip_by_global_norm`` while it clips, or a ``"tensor"`` reduction
+  of a soft mask) the step's estimates are NaN rather than wrong.
+
+  Costs three forward-mode derivatives of ``inner.update``: elementwise
+  work of the size of the parameters, small next to the statistics.
+
+  Args:
+    inner: the optimizer (any ``optax.GradientTransformation``).
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose state is
+    :class:`TrackPopulationRiskState`.
+
+  Raises:
+    ValueError: (at ``update``) for statistics that are not structured like
+      the parameters, or complex parameters.
+
+  References:
+    Litman and Guo, `A Theory of Generalization in Deep Learning
+    <https://arxiv.org/abs/2605.01172>`_, 2026.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax
+    >>> import snr_optax as so
+    >>> def loss(params, batch):
+    ...   x, y = batch
+    ...   return jnp.mean((x @ params['w'] - y) ** 2)
+    >>> x = jax.random.normal(jax.random.key(0), (32, 3))
+    >>> y = x @ jnp.array([1.0, -2.0, 0.5])
+    >>> params = {'w': jnp.zeros(3)}
+    >>> opt = so.track_population_risk(optax.sgd(0.05))
+    >>> state = opt.init(params)
+    >>> value, stats = so.value_and_grad_stats(loss)(params, (x, y))
+    >>> updates, state = opt.update(stats, state, params)
+    >>> after = loss(optax.apply_updates(params, updates), (x, y))
+    >>> d = state.last     # first-order predictions of the change
+    >>> bool(d.population > d.train), bool(after - value < 0)
+    (True, True)
+  """
+  inner = optax.with_extra_args_support(inner)
+
+  def init_fn(params):
+    zero = jnp.zeros([], jnp.float32)
+    return TrackPopulationRiskState(
+        inner_state=inner.init(params), count=jnp.zeros([], jnp.int32),
+        train_change=zero, population_change=zero,
+        last=PopulationRiskDelta(train=zero, population=zero),
+        diagonal_error=zero)
+
+  def update_fn(updates, state, params=None, *, grad_stats=None,
+                **extra_args):
+    stats, _ = transforms.stats_and_reference(updates, params, grad_stats)
+    _check_real(stats.mean, 'the statistics')
+
+    def step(mean):
+      step_stats = stats._replace(mean=mean)
+      return inner.update(mean, state.inner_state, params,
+                          grad_stats=step_stats, **extra_args)
+
+    new_updates, inner_state = step(stats.mean)
+    ones = jax.tree.map(jnp.ones_like, stats.mean)
+
+    def derivative(mean, tangent):
+      return jax.jvp(lambda m: step(m)[0], (mean,), (tangent,))[1]
+
+    # Where a derivative is undefined but the update is not (Adam's square
+    # root at a second moment of exactly 0, as for coordinates a mask has
+    # never passed: 0 * inf), the update does not move with mu there.
+    defined = lambda jvp: jax.tree.map(
+        lambda d, u: jnp.where(jnp.isnan(d) & jnp.isfinite(u), 0, d), jvp,
+        new_updates)
+    slope, curvature = jax.jvp(lambda m: derivative(m, ones), (stats.mean,),
+                               (ones,))
+    slope, curvature = defined(slope), defined(curvature)
+    delta = population_risk_delta(stats, new_updates, slope, curvature)
+    # The off-diagonal part of J along a random direction r of the noise's
+    # scale (r_k = +-sqrt(nu_k)), bounded by Cauchy-Schwarz and compared
+    # with the estimates themselves: under ~1e-7 for any elementwise update
+    # (rounding), of the order of the estimate where J is not diagonal.
+    probe = jax.tree.map(lambda r, nu: r * jnp.sqrt(nu).astype(r.dtype),
+                         _probe(stats.mean), stats.loo_noise)
+    off_diagonal = jax.tree.map(lambda jr, j, r: jr - j * r,
+                                defined(derivative(stats.mean, probe)),
+                                slope, probe)
+    bound = jnp.sqrt(_tree_dot(probe, probe) * _tree_dot(off_diagonal,
+                                                         off_diagonal))
+    size = jnp.abs(delta.train) + jnp.abs(delta.gap)
+    error = jnp.where(bound == 0, 0.0,
+                      bound / jnp.maximum(size, jnp.finfo(jnp.float32).tiny))
+    delta = jax.tree.map(
+        lambda d: jnp.where(error > DIAGONAL_TOLERANCE, jnp.nan, d), delta)
+    return new_updates, TrackPopulationRiskState(
+        inner_state=inner_state, count=optax.safe_increment(state.count),
+        train_change=state.train_change + delta.train,
+        population_change=state.population_change + delta.population,
+        last=delta,
+        diagonal_error=jnp.maximum(state.diagonal_error, error))
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)

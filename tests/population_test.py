@@ -1,0 +1,376 @@
+# Copyright 2026 The snr_optax Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of the leave-one-out population-risk estimate.
+
+References are explicit: per-example gradients from a Python loop over the
+examples, leave-one-out updates made by running the optimizer on the mean of
+the other examples, inner products in float64 NumPy, and Adam's derivative by
+hand.
+"""
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import AxisType
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+import optax
+from absl.testing import absltest
+from absl.testing import parameterized
+
+import snr_optax as so
+
+B = 16
+
+
+def _model():
+  keys = jax.random.split(jax.random.key(0), 4)
+  params = {'w1': 0.5 * jax.random.normal(keys[0], (3, 8)),
+            'b1': jnp.zeros(8),
+            'w2': 0.5 * jax.random.normal(keys[1], (8, 2))}
+  x = jax.random.normal(keys[2], (B, 3))
+  y = jax.random.normal(keys[3], (B, 2))
+
+  def loss(params, batch):
+    x, y = batch
+    h = jnp.tanh(x @ params['w1'] + params['b1'])
+    return jnp.mean(jnp.sum((h @ params['w2'] - y) ** 2, axis=-1))
+  return params, loss, (x, y)
+
+
+def _per_example_loop(loss, params, batch):
+  """[b, ...] gradients, one jax.grad per example (no vmap, no library)."""
+  x, y = batch
+  grads = [jax.grad(loss)(params, (x[i:i + 1], y[i:i + 1]))
+           for i in range(x.shape[0])]
+  return {k: np.stack([np.asarray(g[k], np.float64) for g in grads])
+          for k in params}
+
+
+def _dot(a, b):
+  return sum(float(np.sum(np.asarray(a[k], np.float64)
+                          * np.asarray(b[k], np.float64))) for k in a)
+
+
+def _loo_reference(opt, state, params, per_example):
+  """(1/b) sum_i <g_i, U(mu^(-i))>: the optimizer run on each LOO mean."""
+  b = next(iter(per_example.values())).shape[0]
+  total = 0.0
+  for i in range(b):
+    rest = {k: np.delete(g, i, axis=0) for k, g in per_example.items()}
+    loo = so.stats_from_per_example(jax.tree.map(jnp.asarray, rest))
+    u, _ = opt.update(loo.mean, state, params, grad_stats=loo)
+    total += _dot({k: g[i] for k, g in per_example.items()}, u)
+  return total / b
+
+
+def _stats64(per_example):
+  mean = {k: g.mean(0) for k, g in per_example.items()}
+  b = next(iter(per_example.values())).shape[0]
+  nu = {k: ((g - g.mean(0)) ** 2).sum(0) / (b * (b - 1))
+        for k, g in per_example.items()}
+  return mean, nu
+
+
+class PopulationRiskDeltaTest(parameterized.TestCase):
+
+  def test_linear_update_equals_explicit_leave_one_out(self):
+    # For u = a + c * mu the first-order form is exact: it must equal the
+    # explicit average of <g_i, u^(-i)> to rounding.
+    params, loss, batch = _model()
+    per_example = _per_example_loop(loss, params, batch)
+    rng = np.random.default_rng(0)
+    a = {k: rng.normal(size=v.shape[1:]) for k, v in per_example.items()}
+    c = {k: -rng.uniform(0.01, 0.2, size=v.shape[1:])
+         for k, v in per_example.items()}
+    mean, _ = _stats64(per_example)
+    want = 0.0
+    for i in range(B):
+      loo_mean = {k: (B * mean[k] - g[i]) / (B - 1)
+                  for k, g in per_example.items()}
+      want += _dot({k: g[i] for k, g in per_example.items()},
+                   {k: a[k] + c[k] * loo_mean[k] for k in a})
+    want /= B
+    stats = so.value_and_grad_stats(loss)(params, batch)[1]
+    u = {k: jnp.asarray(a[k] + c[k] * mean[k], jnp.float32) for k in a}
+    delta = so.population_risk_delta(
+        stats, u, {k: jnp.asarray(v, jnp.float32) for k, v in c.items()})
+    np.testing.assert_allclose(float(delta.population), want, rtol=1e-4)
+    np.testing.assert_allclose(float(delta.train), _dot(u, mean), rtol=1e-5)
+
+  def test_sgd_gap_is_learning_rate_times_total_noise(self):
+    params, loss, batch = _model()
+    per_example = _per_example_loop(loss, params, batch)
+    _, nu = _stats64(per_example)
+    stats = so.value_and_grad_stats(loss)(params, batch)[1]
+    for lr in (0.01, 0.1):
+      u = jax.tree.map(lambda m, lr=lr: -lr * m, stats.mean)
+      slope = jax.tree.map(lambda m, lr=lr: jnp.full_like(m, -lr), stats.mean)
+      delta = so.population_risk_delta(stats, u, slope)
+      want = lr * sum(float(v.sum()) for v in nu.values())
+      np.testing.assert_allclose(float(delta.gap), want, rtol=1e-4)
+      self.assertGreater(float(delta.gap), 0.0)
+
+  def test_fewer_than_two_examples_give_nan(self):
+    stats = so.GradStats(mean={'w': jnp.ones(2)}, sum_sq_dev={'w': jnp.zeros(2)},
+                         count=jnp.asarray(1, jnp.int32))
+    delta = so.population_risk_delta(stats, {'w': -stats.mean['w']},
+                                     {'w': -jnp.ones(2)})
+    self.assertTrue(np.isnan(float(delta.population)))
+
+  def test_bad_input_is_one_clear_line(self):
+    stats = so.GradStats(mean={'w': jnp.ones(2)}, sum_sq_dev={'w': jnp.ones(2)},
+                         count=jnp.asarray(4, jnp.int32))
+    cases = [
+        ((stats.mean, {'w': jnp.ones(2)}, {'w': jnp.ones(2)}), 'GradStats'),
+        ((stats, {'v': jnp.ones(2)}, {'w': jnp.ones(2)}), 'updates'),
+        ((stats, {'w': jnp.ones(2)}, {'w': jnp.ones(3)}), 'slope'),
+        ((stats, {'w': jnp.ones(2, jnp.complex64)}, {'w': jnp.ones(2)}),
+         'complex'),
+    ]
+    for args, fragment in cases:
+      with self.assertRaisesRegex(ValueError, fragment) as cm:
+        so.population_risk_delta(*args)
+      self.assertNotIn('\n', str(cm.exception))
+
+
+def _numpy_adam(m0, v0, t, lr, b1, b2, eps):
+  """optax.adam's update of one step as a function of g (NumPy float64)."""
+  def update(g):
+    m = b1 * m0 + (1 - b1) * g
+    v = b2 * v0 + (1 - b2) * g * g
+    return -lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+  return update
+
+
+def _derivatives(update, g):
+  """dU/dg and d2U/dg2 by central differences (float64)."""
+  h = 1e-4 * np.maximum(np.abs(g), 1e-3)
+  up, mid, down = update(g + h), update(g), update(g - h)
+  return (up - down) / (2 * h), (up - 2 * mid + down) / (h * h)
+
+
+class TrackPopulationRiskTest(parameterized.TestCase):
+
+  def _run(self, opt, steps=3, lr_batches=None):
+    params, loss, batch = _model()
+    tracker = so.track_population_risk(opt)
+    state = tracker.init(params)
+    stats_fn = jax.jit(lambda p, b: so.value_and_grad_stats(loss)(p, b)[1])
+    update = jax.jit(tracker.update)
+    history = []
+    for step in range(steps):
+      x, y = batch
+      shifted = (jnp.roll(x, step, axis=0) * (1 + 0.1 * step), y)
+      stats = stats_fn(params, shifted)
+      inner_before = state.inner_state
+      updates, state = update(stats, state, params)
+      history.append((params, shifted, inner_before, stats, updates, state))
+      params = optax.apply_updates(params, updates)
+    return loss, history
+
+  def test_sgd_equals_explicit_leave_one_out(self):
+    opt = optax.sgd(0.05, momentum=0.9)
+    loss, history = self._run(opt)
+    for params, batch, inner_before, _, updates, state in history:
+      per_example = _per_example_loop(loss, params, batch)
+      want = _loo_reference(opt, inner_before, params, per_example)
+      np.testing.assert_allclose(float(state.last.population), want,
+                                 rtol=2e-4)
+      mean, _ = _stats64(per_example)
+      np.testing.assert_allclose(float(state.last.train), _dot(updates, mean),
+                                 rtol=2e-4)
+    self.assertEqual(int(history[-1][-1].count), 3)
+    np.testing.assert_allclose(
+        float(history[-1][-1].population_change),
+        sum(float(h[-1].last.population) for h in history), rtol=1e-5)
+
+  def test_returns_the_inner_update_unchanged(self):
+    params, loss, batch = _model()
+    opt = so.snr_adam(1e-2)
+    stats = so.value_and_grad_stats(loss)(params, batch)[1]
+    want, _ = opt.update(stats, opt.init(params), params)
+    tracker = so.track_population_risk(opt)
+    got, _ = tracker.update(stats, tracker.init(params), params)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_array_equal(g, w)
+
+  @parameterized.named_parameters(
+      ('adam', None), ('snr_adam_before', 'before'),
+      ('snr_adam_after', 'after'))
+  def test_adam_matches_hand_derivatives(self, placement):
+    # The estimate sum(u mu) - sum(J nu) + sum(mu U'' nu) / (2 (b - 1)) with
+    # J and U'' of a NumPy Adam by finite differences, the mask q by hand.
+    lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+    if placement is None:
+      opt = optax.adam(lr, b1, b2, eps)
+    else:
+      opt = so.snr_adam(lr, b1, b2, eps, placement=placement)
+    loss, history = self._run(opt, steps=4)
+    for params, batch, inner_before, _, updates, state in history[1:]:
+      adam = optax.tree_utils.tree_get(inner_before, 'ScaleByAdamState')
+      per_example = _per_example_loop(loss, params, batch)
+      mean, nu = _stats64(per_example)
+      want = _dot(updates, mean)
+      for k in mean:
+        q = (mean[k] ** 2 > nu[k]).astype(np.float64)
+        if placement is None:
+          q = np.ones_like(q)
+        adam_k = _numpy_adam(np.asarray(adam.mu[k], np.float64),
+                             np.asarray(adam.nu[k], np.float64),
+                             int(adam.count) + 1, lr, b1, b2, eps)
+        if placement == 'before':
+          u_of = lambda g, q=q, adam_k=adam_k: adam_k(q * g)
+        else:
+          u_of = lambda g, q=q, adam_k=adam_k: q * adam_k(g)
+        np.testing.assert_allclose(u_of(mean[k]), updates[k], rtol=1e-4,
+                                   atol=1e-9)
+        slope, curvature = _derivatives(u_of, mean[k])
+        want += float(np.sum(-slope * nu[k]
+                             + mean[k] * curvature * nu[k] / (2 * (B - 1))))
+      np.testing.assert_allclose(float(state.last.population), want,
+                                 rtol=1e-3)
+
+  def test_quadratic_update_with_symmetric_examples_is_exact(self):
+    # u = -lr (g + c g^2), elementwise: the expansion to second order is
+    # exact but for a term in the third central moment, which examples in
+    # pairs mu +- d make zero.
+    lr, c = 0.1, 3.0
+
+    def quadratic():
+      def update(g, state, params=None):
+        del params
+        return jax.tree.map(lambda x: -lr * (x + c * x * x), g), state
+      return optax.with_extra_args_support(optax.GradientTransformation(
+          lambda p: optax.EmptyState(), update))
+    rng = np.random.default_rng(2)
+    mean = {'w': rng.normal(size=(4, 3)), 'b': rng.normal(size=(3,))}
+    half = {k: 2 * rng.normal(size=(B // 2,) + v.shape)
+            for k, v in mean.items()}
+    per_example = {k: np.concatenate([mean[k] + half[k], mean[k] - half[k]])
+                   for k in mean}
+    params = jax.tree.map(jnp.zeros_like, mean)
+    with jax.enable_x64(True):
+      opt = quadratic()
+      want = _loo_reference(opt, opt.init(params), params, per_example)
+      stats = so.stats_from_per_example(
+          jax.tree.map(jnp.asarray, per_example))
+      tracker = so.track_population_risk(opt)
+      _, state = tracker.update(stats, tracker.init(params), params)
+      # float32 outputs
+      np.testing.assert_allclose(float(state.last.population), want,
+                                 rtol=1e-6)
+      # the second-order term matters here: the first-order form is off
+      first_order = float(state.last.train) - sum(
+          float(np.sum(-lr * (1 + 2 * c * mean[k]) * nu_k))
+          for k, nu_k in _stats64(per_example)[1].items())
+      self.assertGreater(abs(first_order - want), 1e-3)
+
+  def test_adam_error_shrinks_with_the_noise(self):
+    # Adam is not polynomial in mu: what the expansion leaves out, relative
+    # to the gap it estimates, shrinks like the examples' spread s.
+    params, loss, batch = _model()
+    with jax.enable_x64(True):
+      params, batch = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64),
+                                   (params, batch))
+      per_example = _per_example_loop(loss, params, batch)
+      mean, _ = _stats64(per_example)
+      opt = optax.adam(1e-2)
+      state = opt.init(params)
+      for _ in range(5):   # leave the first, sign-like steps behind
+        _, state = opt.update(jax.tree.map(jnp.asarray, mean), state, params)
+      errors = []
+      for s in (0.025, 0.0125):
+        scaled = {k: mean[k] + s * (g - mean[k])
+                  for k, g in per_example.items()}
+        want = _loo_reference(opt, state, params, scaled)
+        stats = so.stats_from_per_example(jax.tree.map(jnp.asarray, scaled))
+        tracker = so.track_population_risk(opt)
+        t_state = tracker.init(params)._replace(inner_state=state)
+        _, t_state = tracker.update(stats, t_state, params)
+        errors.append(abs(float(t_state.last.population) - want)
+                      / abs(float(t_state.last.gap)))
+    self.assertLess(errors[0], 0.2)
+    self.assertLess(errors[1], 0.6 * errors[0])
+
+  def test_non_diagonal_update_is_refused_as_nan(self):
+    params, loss, batch = _model()
+    stats = so.value_and_grad_stats(loss)(params, batch)[1]
+    clipping = so.track_population_risk(
+        optax.chain(optax.clip_by_global_norm(1e-3), optax.sgd(0.1)))
+    _, state = clipping.update(stats, clipping.init(params), params)
+    self.assertGreater(float(state.diagonal_error), so_tolerance())
+    self.assertTrue(np.isnan(float(state.last.population)))
+    self.assertTrue(np.isnan(float(state.population_change)))
+    loose = so.track_population_risk(
+        optax.chain(optax.clip_by_global_norm(1e9), optax.sgd(0.1)))
+    _, state = loose.update(stats, loose.init(params), params)
+    self.assertLess(float(state.diagonal_error), so_tolerance())
+    self.assertTrue(np.isfinite(float(state.last.population)))
+
+  def test_example_order_does_not_matter(self):
+    params, loss, (x, y) = _model()
+    perm = np.random.default_rng(1).permutation(B)
+    tracker = so.track_population_risk(so.snr_adam(1e-2, mode='snr'))
+    results = []
+    for batch in ((x, y), (x[perm], y[perm])):
+      stats = so.value_and_grad_stats(loss)(params, batch)[1]
+      _, state = tracker.update(stats, tracker.init(params), params)
+      results.append((float(state.last.train), float(state.last.population)))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5)
+
+  def test_accepts_per_example_gradients_and_grad_stats(self):
+    params, loss, batch = _model()
+    per_example = so.per_example_grads(loss)(params, batch)
+    stats = so.stats_from_per_example(per_example)
+    tracker = so.track_population_risk(so.snr_adam(1e-2))
+    got = []
+    for args, kwargs in (((per_example,), {}), ((stats,), {}),
+                         ((stats.mean,), {'grad_stats': stats})):
+      _, state = tracker.update(*args, tracker.init(params), params, **kwargs)
+      got.append(float(state.last.population))
+    np.testing.assert_allclose(got, got[0], rtol=1e-6)
+
+
+def so_tolerance():
+  from snr_optax._src import population   # pylint: disable=g-import-not-at-top
+  return population.DIAGONAL_TOLERANCE
+
+
+class ShardedTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    if jax.device_count() < 8:
+      self.skipTest('needs 8 devices')
+
+  @parameterized.named_parameters(('auto', AxisType.Auto),
+                                  ('explicit', AxisType.Explicit))
+  def test_sharded_equals_single_device(self, axis_type):
+    params, loss, batch = _model()
+    opt = so.track_population_risk(so.snr_adam(1e-2, placement='after'))
+
+    @jax.jit
+    def step(params, state, batch):
+      stats = so.value_and_grad_stats(loss)(params, batch)[1]
+      return opt.update(stats, state, params)
+
+    want = step(params, opt.init(params), batch)[1]
+    mesh = jax.make_mesh((4, 2), ('data', 'model'),
+                         axis_types=(axis_type, axis_type))
+    with jax.set_mesh(mesh):
+      sharded = {'w1': jax.device_put(params['w1'],
+                                      NamedSharding(mesh, P(None, 'model'))),
+                 'b1': jax.device_put(params['b1'],
+                                      NamedSharding(mesh, P('model'))),
+                 'w2': jax.device_put(params['w2'], NamedSharding(mesh, P()))}
+      data = jax.device_put(batch, NamedSharding(mesh, P('data')))
+      got = step(sharded, opt.init(sharded), data)[1]
+    for field in ('train', 'population'):
+      np.testing.assert_allclose(float(getattr(got.last, field)),
+                                 float(getattr(want.last, field)), rtol=1e-4)
+    self.assertLess(float(got.diagonal_error), 1e-5)   # rounding
+
+
+if __name__ == '__main__':
+  absltest.main()
