@@ -72,8 +72,13 @@ class Image:
 
 
 def _first_line(error: BaseException) -> str:
+  """An error's first line, without backticks (one clean line of ours).
+
+  imageio quotes in unbalanced backticks ("to open `x.png`` with iomode
+  `r`").
+  """
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-  return lines[0] if lines else type(error).__name__
+  return (lines[0] if lines else type(error).__name__).replace('`', '')
 
 
 # Integer images whose [0, 1] scale is unambiguous: 0 to the dtype's maximum
@@ -180,8 +185,12 @@ def _read(spec: str, mtime: float, size: int) -> np.ndarray:
         warnings.simplefilter('ignore', DeprecationWarning)
         image = np.asarray(io.imread(spec))
     except Exception as e:  # pylint: disable=broad-except
-      raise ValueError(f'cannot read {spec} as an image: '
-                       f'{_first_line(e)}') from None
+      reason = _first_line(e)
+      if reason.startswith('Could not find a backend'):
+        # imageio's words for a file none of its plugins recognises.
+        reason = ('not in a format imageio reads (PNG, JPEG, TIFF, BMP, '
+                  '...)')
+      raise ValueError(f'cannot read {spec} as an image: {reason}') from None
   try:
     return _as_float(_channels(image))
   except ValueError as e:
