@@ -389,8 +389,11 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     mask = '-' if row['mean_mask'] is None else f'{row["mean_mask"]:.2f}'
     early = (_list([r['early_stop_test_accuracy'] for r in seeds])
              if row['optimizer'] == 'adam_early_stop' else '-')
+    which = ('' if row['seeds'] == list(summary['seeds'])
+             else f' ({_seeds_text(row["seeds"])})')
     lines.append(
-        f'| `{name}` | {_list([r["best_test_accuracy"] for r in seeds])} | '
+        f'| `{name}`{which} | '
+        f'{_list([r["best_test_accuracy"] for r in seeds])} | '
         f'{_list([r["best_test_step"] for r in seeds], "{:,}".format)} | '
         f'{_list([r["final_test_accuracy"] for r in seeds])} | '
         f'{_pct(row["mean_final_test_accuracy"])} | '
@@ -400,6 +403,36 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         f'{early} | {mask} | {row["seconds_per_step"]:.4f} | '
         f'{row["budget"]:,} |')
   return '\n'.join(lines)
+
+
+def _seeds_text(seeds) -> str:
+  return (f'seed {seeds[0]}' if len(seeds) == 1
+          else 'seeds ' + ', '.join(map(str, seeds)))
+
+
+def partial_text(summary: Mapping[str, Any]) -> str | None:
+  """Which runs have not finished every seed of the table; None if all have.
+
+  A table of partial runs (``--table_only`` during a sweep) states its
+  seeds once; a row of fewer seeds must say which it has, or its per-seed
+  lists and means read as the table's.
+  """
+  seeds = list(summary['seeds'])
+  suite = SUITES.get(summary['suite'])
+  names = list(suite.runs) if suite else list(summary['results'])
+  short = []
+  for name in names:
+    row = summary['results'].get(name)
+    have = list(row['seeds']) if row else []
+    if have != seeds:
+      short.append(f'`{name}` ' + (_seeds_text(have) + ' only' if have
+                                    else 'none'))
+  if not short:
+    return None
+  return (f'**Not every run has finished every seed** ({_seeds_text(seeds)}'
+          f'): {"; ".join(short)}. Their per-seed lists are of the seeds '
+          'they have and their means over those; "final - Adam" and the '
+          'targets compare the seeds both runs have.')
 
 
 def render(summary: Mapping[str, Any]) -> str:
@@ -436,6 +469,7 @@ def render(summary: Mapping[str, Any]) -> str:
           unmeasured='No noise floor was measured for this table: read '
           'differences of a few tenths of a point with care (the same seed '
           'under another summation order can move them).'),
+      *filter(None, [partial_text(summary)]),
       'Final clean test accuracy / final memorisation, %, mean over seeds:',
       levels_table(summary)]
   if summary['targets']:

@@ -104,6 +104,27 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
     self.assertAlmostEqual(snr['gain'], 0.19)
     self.assertAlmostEqual(snr['early_stop_gap'], -0.01)
 
+  def test_a_partial_table_says_which_seeds_each_run_has(self):
+    # --table_only during a sweep: Adam at 40% has not finished, and no run
+    # has seed 1. The caption's "seeds 0, 1" must not pass for every row's.
+    workdir = self.tiny_runs()
+    os.remove(os.path.join(workdir, 'noise40', 'adam', 'seed_0',
+                           'result.json'))
+    summary = compare.tabulate(workdir, 'tiny', [0, 1])
+    table = compare.render(summary)
+    self.assertIn(
+        '**Not every run has finished every seed** (seeds 0, 1): '
+        '`noise0/adam` seed 0 only; `noise40/adam` none; '
+        '`noise40/adam_early_stop` seed 0 only; `noise40/snr_adam` seed 0 '
+        'only.', table)
+    self.assertIn('| `noise40/snr_adam` (seed 0) | ', table)
+    self.assertEqual(summary['targets'], [])    # no Adam to compare with
+    # A table of the seeds every run has says nothing of the kind.
+    complete = compare.render(compare.tabulate(
+        self.tiny_runs(), 'tiny', [0]))
+    self.assertNotIn('Not every run', complete)
+    self.assertIn('| `noise40/snr_adam` | ', complete)
+
   def test_tiny_suite_writes_results_and_publishes(self):
     # compare.run_suite(<a copy>, 'tiny', [0]), trained once per process.
     workdir = self.tiny_runs()
