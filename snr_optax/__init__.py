@@ -15,12 +15,14 @@ from snr_optax._src.conditionality import apply_if_finite
 from snr_optax._src.conditionality import ApplyIfFiniteState
 from snr_optax._src.fast.engine import stats_plan
 from snr_optax._src.masks import compute_mask
+from snr_optax._src.multi_term import multi_term_value_and_grad_stats
 from snr_optax._src.per_example import per_example_grads
 from snr_optax._src.per_example import value_and_grad_stats
 from snr_optax._src.population import population_risk_delta
 from snr_optax._src.population import PopulationRiskDelta
 from snr_optax._src.population import track_population_risk
 from snr_optax._src.population import TrackPopulationRiskState
+from snr_optax._src.stats import combine_stats
 from snr_optax._src.stats import GradStats
 from snr_optax._src.stats import merge_stats
 from snr_optax._src.stats import stats_from_per_example
@@ -47,9 +49,11 @@ __all__ = (
     'accumulate_stats',
     'apply_if_finite',
     'check_stats',
+    'combine_stats',
     'compute_mask',
     'gated',
     'merge_stats',
+    'multi_term_value_and_grad_stats',
     'per_example_grads',
     'population_risk_delta',
     'scale_by_streaming_snr',

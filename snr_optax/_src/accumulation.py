@@ -114,6 +114,12 @@ def _micro_batch_stats(updates, params, grad_stats, acc_stats):
   """
   stats, reference = transforms.stats_and_reference(
       updates, params, grad_stats, min_batch_size=1)
+  if stats.noise is not None:
+    raise ValueError(
+        'accumulate_stats cannot merge statistics combined from several terms '
+        '(GradStats.noise is set, e.g. by snr_optax.combine_stats): their '
+        'noise is not that of one batch. Accumulate each term\'s statistics '
+        'with snr_optax.merge_stats, combine them, and update once.')
   validation.check_same_structure(
       stats.mean, acc_stats.mean, what="the micro-batch statistics' mean",
       reference_name='the parameters the state was initialised with')

@@ -156,6 +156,9 @@ def compute_mask(
       raise ValueError('Pass either a GradStats or (mean, loo_noise), '
                        'not both.')
     mean, noise = stats_or_mean.mean, stats_or_mean.loo_noise
+    if stats_or_mean.noise is not None:
+      validation.check_same_structure(noise, mean, what='GradStats.noise',
+                                      reference_name='GradStats.mean')
   else:
     if loo_noise is None:
       raise ValueError('compute_mask needs loo_noise when given a pytree of '

@@ -15,11 +15,12 @@ coordinate,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from snr_optax._src import axis_types
 from snr_optax._src import validation
@@ -50,10 +51,19 @@ class GradStats(NamedTuple):
   biased M2 / b, and :attr:`loo_noise` is the variance of the *mean*, theirs
   divided by b.
 
+  The statistics of a loss with several terms, each a mean over its own
+  batch (:func:`snr_optax.combine_stats`), have no single b: they carry
+  their leave-one-out noise explicitly in ``noise``, which
+  :attr:`loo_noise` (and so every mask) then reads. ``noise`` is None for
+  the statistics of one batch.
+
   Attributes:
     mean: mu = (1/b) sum_i g_i, per coordinate.
     sum_sq_dev: M2 = sum_i (g_i - mu)^2, per coordinate.
     count: b, the number of examples (int32 scalar array).
+    noise: None (the default) for one batch, whose noise is
+      M2 / (b (b - 1)); for combined statistics, the leave-one-out noise
+      nu itself, per coordinate (see :func:`snr_optax.combine_stats`).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -68,10 +78,15 @@ class GradStats(NamedTuple):
   mean: PyTree
   sum_sq_dev: PyTree
   count: jax.Array
+  noise: PyTree = None
 
   @property
   def variance(self) -> PyTree:
-    """The biased within-batch variance sigma2 = M2 / b."""
+    """The biased within-batch variance sigma2 = M2 / b.
+
+    For combined statistics, M2 / n with n the examples of all terms and M2
+    the weighted within-term sum (see :func:`snr_optax.combine_stats`).
+    """
     count = jnp.asarray(self.count)
     return jax.tree.map(lambda m2: m2 / count.astype(m2.dtype),
                         self.sum_sq_dev)
@@ -83,7 +98,10 @@ class GradStats(NamedTuple):
     Equal to sigma2 / (b - 1), to the unbiased s^2 / b, and to the jackknife
     variance of the mean. Divided in two steps so that float32 keeps its range
     for large b. Undefined for b < 2: it is then NaN, never a finite guess.
+    Where ``noise`` is set (combined statistics), it is ``noise``.
     """
+    if self.noise is not None:
+      return self.noise
     count = jnp.asarray(self.count)
 
     def nu(m2):
@@ -208,6 +226,11 @@ def merge_stats(a: GradStats, b: GradStats) -> GradStats:
 
   which is exact in real arithmetic and numerically stable (no difference of
   raw second moments). Merging with an empty batch (count 0) returns the other.
+  Statistics of several terms (from :func:`snr_optax.combine_stats`) are
+  refused: merge each term's, then combine.
+
+  Raises:
+    ValueError: if either side is combined statistics (``noise`` set).
 
   References:
     Chan, Golub and LeVeque, `Updating formulae and a pairwise algorithm for
@@ -224,6 +247,13 @@ def merge_stats(a: GradStats, b: GradStats) -> GradStats:
     >>> bool(jnp.allclose(merged.sum_sq_dev, whole.sum_sq_dev))
     True
   """
+  for name, side in (('a', a), ('b', b)):
+    if side.noise is not None:
+      raise ValueError(
+          f'merge_stats: {name} is a combination of several terms '
+          '(GradStats.noise is set), which Chan\'s formula cannot merge; '
+          'merge the statistics of each term, then combine them with '
+          'snr_optax.combine_stats.')
   # Weights in the statistics' own precision (float64 with x64); an empty
   # side gets weight 0, not 0/0.
   dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(a.mean))
@@ -250,6 +280,202 @@ def merge_stats(a: GradStats, b: GradStats) -> GradStats:
                             b.sum_sq_dev)
   return GradStats(mean, sum_sq_dev,
                    jnp.asarray(a.count, jnp.int32) + jnp.asarray(b.count, jnp.int32))
+
+
+def combine_stats(
+    stats: Mapping[Any, GradStats] | Sequence[GradStats],
+    weights: Mapping[Any, jax.typing.ArrayLike]
+    | Sequence[jax.typing.ArrayLike] | None = None,
+) -> GradStats:
+  r"""Exact statistics of a weighted sum of mean losses over independent batches.
+
+  A loss with several terms, :math:`L = \sum_t w_t L_t`, each term the mean
+  over its own batch of :math:`b_t` examples (a PINN's residual at
+  collocation points, its initial- and boundary-condition points; an
+  auxiliary loss; the tasks of multi-task training). With each term's mean
+  :math:`\mu_t` and leave-one-out noise
+  :math:`\nu_t = M_t / (b_t (b_t - 1))`, per coordinate,
+
+  .. math::
+    \mu = \sum_t w_t \mu_t, \qquad \nu = \sum_t w_t^2 \nu_t.
+
+  :math:`\mu` is the gradient of L, and :math:`\nu` the leave-one-out noise
+  of :math:`\mu`: each example is held out against the rest of *its own
+  term's* batch, and as the batches are independent their noises add with
+  the weights squared. :math:`\nu` is the stratified (delete-one within
+  each term) jackknife variance of :math:`\mu` and, like one batch's, an
+  unbiased estimate of its variance, so :math:`\mu^2 - \nu` is an unbiased
+  estimate of the signal energy and every mask compares :math:`\mu^2` with
+  this :math:`\nu`. (Pooling all the examples into one batch of
+  :math:`\sum_t b_t` would be wrong: the terms' examples are not draws of
+  one distribution.) With one term of weight w this is the statistics of
+  :math:`w L_1`.
+
+  A term with few examples estimates its :math:`\nu_t` from
+  :math:`b_t - 1` degrees of freedom (its relative spread is about
+  :math:`\sqrt{2/(b_t - 1)}` for Gaussian gradients), and where its
+  weighted noise dominates, the mask is that noisy too. A term needs
+  :math:`b_t \ge 2`; one of a single example has no leave-one-out noise
+  (refused where its count is concrete, NaN where it is traced, never a
+  finite guess). A term evaluated on the same points every step still has
+  :math:`\nu_t > 0`: it measures how much the gradient depends on which
+  points were drawn from the term's domain.
+
+  The result is a :class:`snr_optax.GradStats` that every transformation
+  takes (:func:`snr_optax.snr_adam`, :func:`snr_optax.snr_mask`,
+  :func:`snr_optax.gated`, :func:`snr_optax.compute_mask`,
+  :func:`snr_optax.apply_if_finite`): ``mean`` is :math:`\mu`, ``noise``
+  (what :attr:`~snr_optax.GradStats.loo_noise` returns) is :math:`\nu`,
+  ``count`` is :math:`\sum_t b_t` and ``sum_sq_dev`` is
+  :math:`\sum_t w_t^2 M_t`, the sum of squared deviations of the weighted
+  per-example gradients :math:`w_t g_{ti}` from their terms' means.
+  Combined statistics cannot be merged with Chan's formula
+  (:func:`snr_optax.merge_stats` and :func:`snr_optax.accumulate_stats`
+  refuse them): merge each term's, then combine. Combining combined
+  statistics is exact (their noises add likewise).
+
+  Args:
+    stats: the terms' statistics, a dict (name -> :class:`GradStats`) or a
+      list or tuple, every term's ``mean`` with the same structure and
+      shapes.
+    weights: the weights :math:`w_t > 0`, keyed or ordered like ``stats``
+      (None: all 1); Python numbers or scalar arrays, which may be traced
+      (then unchecked).
+
+  Returns:
+    A :class:`GradStats` with ``noise`` set, in at least float32.
+
+  Raises:
+    ValueError: for no terms, a container that is not a dict, list or tuple
+      of :class:`GradStats`, weights that do not match the terms, a concrete
+      weight that is not a finite number > 0, terms whose means differ in
+      structure or shapes, or a concrete count below 2; the message names
+      the term.
+
+  References:
+    Efron and Stein, `The jackknife estimate of variance
+    <https://doi.org/10.1214/aos/1176345462>`_, Annals of Statistics 1981.
+    Litman and Guo, `A Theory of Generalization in Deep Learning
+    <https://arxiv.org/abs/2605.01172>`_, 2026.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import snr_optax as so
+    >>> residual = so.stats_from_per_example(
+    ...     {'w': jnp.array([[1.0], [3.0], [2.0]])})   # mu 2, nu 1/3
+    >>> initial = so.stats_from_per_example(
+    ...     {'w': jnp.array([[0.0], [2.0]])})          # mu 1, nu 1
+    >>> s = so.combine_stats({'residual': residual, 'initial': initial},
+    ...                      {'residual': 1.0, 'initial': 10.0})
+    >>> print(s.mean['w'], s.loo_noise['w'], int(s.count))  # 2 + 10 * 1
+    [12.] [100.333336] 5
+    >>> print(so.compute_mask(s)['w'])                  # 144 > 100.3
+    [1.]
+  """
+  names, terms = _named_terms(stats)
+  if weights is None:
+    weights = [1.0] * len(terms)
+  else:
+    weights = matching_weights(weights, stats, names, what='stats')
+  first = names[0]
+  for name, term in zip(names, terms):
+    validation.check_same_structure(
+        term.mean, terms[0].mean, what=f'statistics of term {name}',
+        reference_name=f'those of term {first}')
+    if term.noise is None and not isinstance(term.count, jax.core.Tracer):
+      count = np.asarray(term.count)
+      if count.shape == () and count < 2:
+        raise ValueError(
+            f'combine_stats: term {name} has {int(count)} example'
+            f'{"" if count == 1 else "s"}, but its leave-one-out noise needs '
+            'at least 2.')
+
+  def weighted(leaves, power):
+    total = None
+    for w, leaf in zip(weights, leaves):
+      real = jnp.finfo(leaf.dtype).dtype
+      w = jnp.asarray(w)
+      w = (jnp.real(w) if jnp.iscomplexobj(w) else w).astype(real)
+      part = leaf * (w ** power)
+      total = part if total is None else total + part
+    return total
+
+  def over_terms(field, power):
+    return jax.tree.map(lambda *leaves: weighted(leaves, power),
+                        *[field(t) for t in terms])
+
+  up = lambda tree: jax.tree.map(
+      lambda x: jnp.asarray(x).astype(accumulation_dtype(jnp.result_type(x))),
+      tree)
+  count = sum(jnp.asarray(t.count, jnp.int32) for t in terms)
+  return GradStats(mean=over_terms(lambda t: up(t.mean), 1),
+                   sum_sq_dev=over_terms(lambda t: up(t.sum_sq_dev), 2),
+                   count=jnp.asarray(count, jnp.int32),
+                   noise=over_terms(lambda t: up(t.loo_noise), 2))
+
+
+def _named_terms(stats) -> tuple[list[str], list[GradStats]]:
+  """The terms of ``stats`` and their names for messages (``['ic']``, ``[1]``)."""
+  if isinstance(stats, GradStats):
+    raise ValueError('combine_stats takes a dict, list or tuple of GradStats '
+                     '(one per term), got a single GradStats.')
+  if isinstance(stats, Mapping):
+    names, terms = [f'[{k!r}]' for k in stats], list(stats.values())
+  elif isinstance(stats, (list, tuple)):
+    names, terms = [f'[{k}]' for k in range(len(stats))], list(stats)
+  else:
+    raise ValueError('combine_stats takes a dict, list or tuple of GradStats '
+                     f'(one per term), got {type(stats).__name__}.')
+  if not terms:
+    raise ValueError('combine_stats needs at least one term, got none.')
+  for name, term in zip(names, terms):
+    if not isinstance(term, GradStats):
+      raise ValueError(f'combine_stats: term {name} is a '
+                       f'{type(term).__name__}, not a snr_optax.GradStats.')
+  return names, terms
+
+
+def matching_weights(weights, terms, names, *, what: str) -> list[Any]:
+  """``weights`` in the order of ``terms``, each checked where concrete."""
+  if isinstance(terms, Mapping):
+    if not isinstance(weights, Mapping) or set(weights) != set(terms):
+      got = (sorted(map(repr, weights)) if isinstance(weights, Mapping)
+             else type(weights).__name__)
+      raise ValueError(
+          f'The weights must be a dict with the keys of {what} '
+          f'{sorted(map(repr, terms))}, got {got}.')
+    ordered = [weights[k] for k in terms]
+  else:
+    if (not isinstance(weights, (list, tuple))
+        or len(weights) != len(terms)):
+      got = (f'{len(weights)} weights' if isinstance(weights, (list, tuple))
+             else type(weights).__name__)
+      raise ValueError(f'The weights must be a list or tuple of {len(terms)} '
+                       f'numbers, one per term, got {got}.')
+    ordered = list(weights)
+  for name, w in zip(names, ordered):
+    check_weight(f'weights{name}', w)
+  return ordered
+
+
+def check_weight(name: str, value: Any) -> None:
+  """Refuses a concrete weight that is not a finite number > 0."""
+  if isinstance(value, jax.core.Tracer):
+    if jnp.shape(value) != ():
+      raise ValueError(f'{name} must be a scalar, got shape '
+                       f'{jnp.shape(value)}.')
+    return
+  try:
+    v = np.asarray(value)
+    if np.iscomplexobj(v):
+      v = v.real if not np.any(v.imag) else np.asarray(np.nan)
+    v = v.astype(np.float64)
+  except (TypeError, ValueError):
+    raise ValueError(f'{name} must be a number > 0, got {value!r}.') from None
+  if v.shape != ():
+    raise ValueError(f'{name} must be a scalar, got shape {v.shape}.')
+  if not (np.isfinite(v) and v > 0):
+    raise ValueError(f'{name} must be a finite number > 0, got {value!r}.')
 
 
 def chunked_stats(stats_of_chunk: Callable[[PyTree], GradStats],
