@@ -118,6 +118,27 @@ class PopulationRiskDeltaTest(parameterized.TestCase):
                                      {'w': -jnp.ones(2)})
     self.assertTrue(np.isnan(float(delta.population)))
 
+  def test_combined_statistics_take_the_first_order_form(self):
+    # Two terms with weights 1 and 2: nu = sum_t w_t^2 nu_t; the curvature
+    # term would need each term's mean, so it is refused.
+    rng = np.random.default_rng(3)
+    terms = [rng.normal(size=(b, 3)) for b in (5, 9)]
+    stats = so.combine_stats(
+        [so.stats_from_per_example({'w': jnp.asarray(t, jnp.float32)})
+         for t in terms], [1.0, 2.0])
+    nu = sum(w * w * t.var(0, ddof=1) / len(t) for w, t in zip((1, 2), terms))
+    u = {'w': -0.1 * stats.mean['w']}
+    delta = so.population_risk_delta(stats, u, {'w': jnp.full(3, -0.1)})
+    np.testing.assert_allclose(float(delta.gap), 0.1 * nu.sum(), rtol=1e-5)
+    with self.assertRaisesRegex(ValueError, 'combined'):
+      so.population_risk_delta(stats, u, {'w': jnp.full(3, -0.1)},
+                               {'w': jnp.zeros(3)})
+    tracker = so.track_population_risk(optax.sgd(0.1))
+    _, state = tracker.update(stats, tracker.init({'w': jnp.zeros(3)}),
+                              {'w': jnp.zeros(3)})
+    np.testing.assert_allclose(float(state.last.gap), 0.1 * nu.sum(),
+                               rtol=1e-5)
+
   def test_bad_input_is_one_clear_line(self):
     stats = so.GradStats(mean={'w': jnp.ones(2)}, sum_sq_dev={'w': jnp.ones(2)},
                          count=jnp.asarray(4, jnp.int32))

@@ -131,7 +131,10 @@ def population_risk_delta(stats: GradStats, updates: PyTree, slope: PyTree,
       structured like ``stats.mean`` (e.g. ``-learning_rate`` for SGD).
       :func:`snr_optax.track_population_risk` computes it for any optimizer.
     curvature: optionally, the diagonal :math:`\partial^2 u_k / \partial
-      \mu_k^2`, structured like ``stats.mean`` (0 for SGD).
+      \mu_k^2`, structured like ``stats.mean`` (0 for SGD). Combined
+      statistics of several terms (:func:`snr_optax.combine_stats`) take
+      only the first-order form: the second-order term would need each
+      term's mean.
 
   Returns:
     A :class:`PopulationRiskDelta` of float32 scalars, in the units of the
@@ -139,7 +142,8 @@ def population_risk_delta(stats: GradStats, updates: PyTree, slope: PyTree,
 
   Raises:
     ValueError: if ``updates``, ``slope`` or ``curvature`` is not structured
-      like ``stats.mean``, or has a complex leaf.
+      like ``stats.mean``, or has a complex leaf; if ``curvature`` is given
+      with combined statistics.
 
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
@@ -174,6 +178,12 @@ def population_risk_delta(stats: GradStats, updates: PyTree, slope: PyTree,
   train = _tree_dot(updates, stats.mean)
   population = train - _tree_dot(slope, stats.loo_noise)
   if curvature is not None:
+    if stats.noise is not None:
+      raise ValueError(
+          'curvature needs the statistics of one batch: these are combined '
+          'statistics of several terms (GradStats.noise is set), whose '
+          'second-order term would need each term\'s mean; pass '
+          'curvature=None for the first-order estimate.')
     validation.check_same_structure(curvature, stats.mean, what='curvature',
                                     reference_name='stats.mean')
     _check_real(curvature, 'curvature')
@@ -282,6 +292,9 @@ def track_population_risk(
   ``optax.clip_by_global_norm`` while it clips, or a ``"tensor"`` reduction
   of a soft mask) the step's estimates are NaN rather than wrong.
 
+  With combined statistics of several terms (:func:`snr_optax.combine_stats`)
+  the estimate is first order (no curvature term).
+
   Costs three forward-mode derivatives of ``inner.update``: elementwise
   work of the size of the parameters, small next to the statistics.
 
@@ -353,7 +366,9 @@ def track_population_risk(
     slope, curvature = jax.jvp(lambda m: derivative(m, ones), (stats.mean,),
                                (ones,))
     slope, curvature = defined(slope), defined(curvature)
-    delta = population_risk_delta(stats, new_updates, slope, curvature)
+    delta = population_risk_delta(
+        stats, new_updates, slope,
+        curvature if stats.noise is None else None)
     # The off-diagonal part of J along a random direction r of the noise's
     # scale (r_k = +-sqrt(nu_k)), bounded by Cauchy-Schwarz and compared
     # with the estimates themselves: under ~1e-7 for any elementwise update
