@@ -31,6 +31,7 @@ of this example and how its tables read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import math
 import os
 import sys
 from typing import Any
@@ -313,12 +314,25 @@ def _draw(workdir: str, suite: str, rows, curves) -> None:
                          order=COLOUR_ORDER)
 
 
+# A NaN metric is a run whose model diverged (train.predictions).
+DIVERGED = 'NaN (diverged)'
+
+
 def _pct(value) -> str:
-  return '-' if value is None else f'{100 * value:.1f}'
+  if value is None:
+    return '-'
+  return DIVERGED if math.isnan(value) else f'{100 * value:.1f}'
 
 
 def _points(value) -> str:
-  return '-' if value is None else f'{100 * value:+.1f}'
+  if value is None:
+    return '-'
+  return DIVERGED if math.isnan(value) else f'{100 * value:+.1f}'
+
+
+def _step(value) -> str:
+  # None: no evaluation had a finite accuracy (the run diverged at once).
+  return '-' if value is None else f'{value:,}'
 
 
 def _list(values, fmt=_pct) -> str:
@@ -367,6 +381,7 @@ def targets_table(summary: Mapping[str, Any]) -> str:
            "Adam's (target <= 0.5) |", '|---|---:|---:|---:|']
   for t in summary['targets']:
     ratio = ('-' if t['memorisation_ratio'] is None
+             else DIVERGED if math.isnan(t['memorisation_ratio'])
              else f'{t["memorisation_ratio"]:.2f}')
     lines.append(
         f'| `{t["run"]}` | {_points(t["gain"])} ({mark(t["gain_met"])}) | '
@@ -394,7 +409,7 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     lines.append(
         f'| `{name}`{which} | '
         f'{_list([r["best_test_accuracy"] for r in seeds])} | '
-        f'{_list([r["best_test_step"] for r in seeds], "{:,}".format)} | '
+        f'{_list([r["best_test_step"] for r in seeds], _step)} | '
         f'{_list([r["final_test_accuracy"] for r in seeds])} | '
         f'{_pct(row["mean_final_test_accuracy"])} | '
         f'{_points(row["final_gain"])} | '

@@ -125,6 +125,31 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
     self.assertNotIn('Not every run', complete)
     self.assertIn('| `noise40/snr_adam` | ', complete)
 
+  def test_a_diverged_run_reads_as_diverged(self):
+    # A run whose model diverged at once: NaN final metrics, no best step.
+    # The table said "nan" (or died formatting the missing step); now it
+    # says so, and the targets are not met.
+    workdir = self.tiny_runs()
+    path = os.path.join(workdir, 'noise40', 'snr_adam', 'seed_0',
+                        'result.json')
+    with open(path) as f:
+      result = json.load(f)
+    result.update(best_test_accuracy=None, best_test_step=None,
+                  final_test_accuracy=float('nan'),
+                  final_memorisation=float('nan'),
+                  final_corrupted_true_accuracy=float('nan'))
+    with open(path, 'w') as f:
+      json.dump(result, f)
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    table = compare.render(summary)
+    self.assertIn('| SNR-Adam, exact, hard, before (`snr_adam`) | - | '
+                  'NaN (diverged) / NaN (diverged) |', table)
+    self.assertIn('| `noise40/snr_adam` | - | - | NaN (diverged) | ', table)
+    for bare in ('| nan', '+nan', 'nan |', 'nan /'):
+      self.assertNotIn(bare, table)
+    (target,) = summary['targets']
+    self.assertFalse(target['gain_met'] or target['memorisation_met'])
+
   def test_tiny_suite_writes_results_and_publishes(self):
     # compare.run_suite(<a copy>, 'tiny', [0]), trained once per process.
     workdir = self.tiny_runs()

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import hashlib
 import json
+import math
 import os
 from typing import Any, NamedTuple
 
@@ -290,11 +291,29 @@ def step_maker(config: ml_collections.ConfigDict, run: Setup):
   return make_step
 
 
+def predictions(logits: np.ndarray) -> np.ndarray:
+  """The class of each row of ``logits`` [n, C]; -1 where a logit is NaN.
+
+  A model that diverged has no prediction: argmax would call a row of NaN
+  class 0, and its accuracies (memorisation included) would read as those
+  of a poor but working model.
+  """
+  logits = np.asarray(logits)
+  return np.where(np.isnan(logits).any(axis=1), -1,
+                  np.argmax(logits, axis=1))
+
+
 def _accuracy(predicted: np.ndarray, labels: np.ndarray,
               where: np.ndarray) -> float | None:
-  """Share of ``where`` (indices) with ``predicted == labels``; None if empty."""
+  """Share of ``where`` (indices) with ``predicted == labels``.
+
+  None if ``where`` is empty; NaN if an example of it has no prediction
+  (``predictions``: the model diverged).
+  """
   if len(where) == 0:
     return None
+  if np.any(predicted[where] < 0):
+    return float('nan')
   return float(np.mean(predicted[where] == labels[where]))
 
 
@@ -325,16 +344,18 @@ def accuracies(task: data_lib.Task, train_logits: np.ndarray,
     ``corrupted_true_accuracy`` (the same examples against their true
     label); ``validation_accuracy`` (the early-stopping split, against its
     noisy labels; None without one). Accuracies over no example (no
-    corrupted label at 0% noise) are None.
+    corrupted label at 0% noise) are None; over examples whose logits are
+    NaN (a diverged model), NaN.
   """
   dataset = task.dataset
-  predicted = np.argmax(train_logits, axis=1)
+  predicted = predictions(train_logits)
   trained = task.train
   corrupted = trained[task.corrupted[trained]]
   clean = trained[~task.corrupted[trained]]
-  test_predicted = np.argmax(test_logits, axis=1)
+  test_predicted = predictions(test_logits)
   return {
-      'test_accuracy': float(np.mean(test_predicted == dataset.test_labels)),
+      'test_accuracy': _accuracy(test_predicted, dataset.test_labels,
+                                 np.arange(len(test_predicted))),
       'test_loss': cross_entropy(test_logits, dataset.test_labels),
       'train_accuracy': _accuracy(predicted, task.noisy_labels, trained),
       'clean_train_accuracy': _accuracy(predicted, dataset.train_labels,
@@ -360,8 +381,12 @@ def evaluator(run: Setup):
 
 
 def best(rows, key: str):
-  """The row of largest ``key`` (the earliest among equals), or None."""
-  rows = [r for r in rows if r.get(key) is not None]
+  """The row of largest ``key`` (the earliest among equals), or None.
+
+  Rows where ``key`` is None or NaN (a diverged model) are not candidates.
+  """
+  rows = [r for r in rows if r.get(key) is not None
+          and not math.isnan(r[key])]
   return max(rows, key=lambda r: (r[key], -r['step'])) if rows else None
 
 

@@ -105,6 +105,40 @@ class MetricsTest(parameterized.TestCase):
     self.assertIsNone(got['validation_accuracy'])
     self.assertEqual(got['clean_train_accuracy'], 1.0)
 
+  def test_a_diverged_model_has_no_accuracy(self):
+    # NaN logits (a diverged model): argmax called every such row class 0,
+    # so accuracies and memorisation read as a poor but working model's
+    # (memorisation 10% looked like resisting the noise). Now NaN.
+    task = hand_task()
+    train_logits = one_hot_logits([0, 2, 2, 0, 0, 2])
+    train_logits[1] = np.nan            # a corrupted, trained example
+    test_logits = np.full((3, 3), np.nan, np.float32)
+    got = train.accuracies(task, train_logits, test_logits)
+    for key in ('test_accuracy', 'test_loss', 'train_accuracy',
+                'memorisation', 'corrupted_true_accuracy'):
+      self.assertTrue(math.isnan(got[key]), key)
+    # Sets without the NaN row keep their accuracy: 0 and 3 are clean.
+    self.assertEqual(got['clean_train_accuracy'], 1.0)
+    self.assertEqual(got['validation_accuracy'], 1.0)
+    np.testing.assert_array_equal(
+        train.predictions(np.array([[0.0, np.inf], [np.nan, 1.0]])), [1, -1])
+    # The best evaluation and the early-stopping pick skip NaN rows.
+    rows = [{'step': 5, 'test_accuracy': 0.3},
+            {'step': 10, 'test_accuracy': float('nan')},
+            {'step': 15, 'test_accuracy': 0.2}]
+    self.assertEqual(train.best(rows, 'test_accuracy')['step'], 5)
+    self.assertIsNone(train.best(rows[1:2], 'test_accuracy'))
+
+  def test_a_diverging_run_ends_with_nan_accuracies(self):
+    config = configs.build(tiny.TASK, {'learning_rate': 1e30})
+    result = train.train_and_evaluate(config,
+                                      self.create_tempdir().full_path)
+    self.assertEqual(result['final_step'], 20)
+    for key in ('final_test_accuracy', 'final_memorisation',
+                'final_train_accuracy'):
+      self.assertTrue(math.isnan(result[key]), key)
+    self.assertIsNone(result['best_test_accuracy'])
+
   def test_cross_entropy(self):
     # Equal logits: log C; logits (0, log 3) with label 1: -log(3/4).
     self.assertAlmostEqual(train.cross_entropy(np.zeros((4, 10)),
