@@ -51,6 +51,9 @@ def defaults(*, microbatch_size: int) -> ml_collections.ConfigDict:
   snr.microbatch_size = microbatch_size   # microbatch only
   snr.rho = 0.99             # streaming only
   snr.warmup_steps = 10      # streaming only: q = 1 while s fills
+  # Log so.track_population_risk's estimates (every optimizer then forms
+  # per-example statistics; examples/common/population.py).
+  snr.population_risk = False
   return snr
 
 
@@ -79,6 +82,9 @@ def fields(*, placement_help: str = 'mask the gradient before Adam, or after'
                              help='streaming only: decay of the noise EMA'),
       'snr.warmup_steps': schema.integer(
           at_least=0, help='streaming only: steps with the mask at 1'),
+      'snr.population_risk': schema.boolean(
+          help='log the leave-one-out population-loss estimate (every '
+               'optimizer then forms per-example statistics)'),
   }
 
 
