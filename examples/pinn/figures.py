@@ -68,3 +68,51 @@ def error_curves(rows: Sequence[Mapping[str, Any]], path: str,
     ax.legend(fontsize=8)
 
   plots.curves_with_mask(rows, path, draw, title=title)
+
+
+def compare_errors(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
+                   path: str, title: str = '',
+                   target: float | None = None) -> None:
+  """The relative L2 error of every run against the step, one line per seed.
+
+  One colour per run; the grey line is the target error.
+  """
+  colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  fig, ax = plt.subplots(figsize=(8, 4.8))
+  for i, (name, seeds) in enumerate(runs.items()):
+    for j, rows in enumerate(seeds):
+      ax.plot(*plots.column(rows, 'rel_l2'), color=colours[i % len(colours)],
+              lw=1.2, alpha=0.8, label=name if j == 0 else None)
+  if target is not None:
+    ax.axhline(target, color='grey', lw=0.8, ls=':',
+               label=f'target ({target:g})')
+  plots.log_steps(ax, decades_only=True)
+  ax.set_yscale('log')
+  ax.set_ylabel('relative L2 error')
+  ax.legend(fontsize=7, ncol=2)
+  ax.set_title(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def compare_solutions(task: problem.Task,
+                      predictions: Mapping[str, np.ndarray],
+                      path: str) -> None:
+  """Exact u, then each run's prediction (top) and |error| (bottom)."""
+  columns = 1 + len(predictions)
+  fig, axes = plt.subplots(2, columns, figsize=(3.2 * columns, 5.6),
+                           squeeze=False)
+  _heatmap(axes[0, 0], task, task.grid_exact, 'exact')
+  axes[1, 0].set_axis_off()
+  errors = {name: np.abs(np.asarray(p, np.float64) - task.grid_exact)
+            for name, p in predictions.items()}
+  top = max([float(e.max()) for e in errors.values()] + [1e-6])
+  for k, (name, prediction) in enumerate(predictions.items(), start=1):
+    rel = problem.relative_l2(prediction, task.grid_exact)
+    _heatmap(axes[0, k], task, prediction, name)
+    _heatmap(axes[1, k], task, errors[name], f'|error|, rel L2 {rel:.3f}',
+             cmap='magma', limits=(0.0, top))
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)

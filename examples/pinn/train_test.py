@@ -6,7 +6,10 @@ The tests every example passes (resume, Ctrl-C, refusals, --help) are
 examples/common/testing.py's, mixed in below.
 """
 
+import json
 import math
+import os
+import shutil
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -16,6 +19,7 @@ import numpy as np
 
 from examples.common import schema
 from examples.common import testing
+from examples.pinn import compare
 from examples.pinn import config_schema
 from examples.pinn import configs
 from examples.pinn import problem
@@ -142,24 +146,6 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
   BAD_CONFIG = ({'n_initial': 0}, r'config.n_initial must be an integer >= '
                 r'2; got 0')
 
-  @parameterized.named_parameters(
-      ('adam', {'optimizer': 'adam'}),
-      ('adamw', {'optimizer': 'adamw', 'weight_decay': 1e-4}),
-      ('snr_adam', {'optimizer': 'snr_adam'}),
-      ('streaming', {'optimizer': 'streaming_snr_adamw'}))
-  def test_every_optimizer_trains(self, overrides):
-    config = configs.build(tiny.TASK, overrides, {'num_steps': 10})
-    workdir = self.create_tempdir().full_path
-    result = train.train_and_evaluate(config, workdir)
-    self.assertEqual(result['final_step'], 10)
-    rows = testing.read_metrics(workdir)
-    self.assertEqual([r['step'] for r in rows], [5, 10])
-    for row in rows:
-      self.assertTrue(np.isfinite(row['rel_l2']))
-      self.assertTrue(np.isfinite(row['ic_error_clean']))
-    masks = overrides['optimizer'] in ('snr_adam', 'streaming_snr_adamw')
-    self.assertEqual(rows[-1]['mask_fraction'] is not None, masks)
-
   def test_summary_of_hand_made_rows(self):
     config = tiny.get_config()
     rows = [{'step': s, 'rel_l2': e, 'residual_rms': 0.1,
@@ -203,6 +189,60 @@ class SchemaTest(testing.SchemaTests, parameterized.TestCase):
     config.update_from_flattened_dict({key: value})
     with self.assertRaisesRegex(schema.ConfigError, message):
       config_schema.validate(config)
+
+
+class CompareTest(parameterized.TestCase):
+  """The tiny suite end to end: every optimizer trains, the table, figures.
+
+  (testing.CompareTests joins once a suite is published in the README.)
+  """
+
+  def test_tiny_suite_trains_every_optimizer_and_tabulates(self):
+    # compare.run_suite('tiny', [0]), trained once per process.
+    workdir = os.path.join(self.create_tempdir().full_path, 'runs')
+    shutil.copytree(testing.tiny_suite('examples.pinn', (0,), ()), workdir)
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    names = list(compare.SUITES['tiny'].runs)
+    self.assertEqual(list(summary['results']), names)
+    self.assertEqual(sorted(c['overrides']['optimizer']
+                            for c in summary['results'].values()),
+                     sorted(config_schema.OPTIMIZERS))
+    for name, row in summary['results'].items():
+      rows = testing.read_metrics(os.path.join(workdir, name, 'seed_0'))
+      self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+      for r in rows:
+        self.assertTrue(np.isfinite(r['rel_l2']))
+        self.assertTrue(np.isfinite(r['ic_error_clean']))
+      masks = row['overrides']['optimizer'] in ('snr_adam',
+                                                'streaming_snr_adamw')
+      self.assertEqual(row['mean_mask'] is not None, masks)
+      self.assertEqual(row['budget'], 20)
+    for name in compare.EXAMPLE.files:
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
+    table = compare.render(summary)
+    self.assertIn('| Adam (`adam`) |', table)
+    # The best baseline: the fewest steps to the target of any Adam/AdamW
+    # run on the seed, over the run's (here made up: 10 for adamw).
+    result = os.path.join(workdir, 'adamw', 'seed_0', 'result.json')
+    with open(result) as f:
+      edited = json.load(f)
+    edited['steps_to_target'] = 10
+    with open(result, 'w') as f:
+      json.dump(edited, f)
+    snr = os.path.join(workdir, 'snr_adam', 'seed_0', 'result.json')
+    with open(snr) as f:
+      edited = json.load(f)
+    edited['steps_to_target'] = 5
+    with open(snr, 'w') as f:
+      json.dump(edited, f)
+    summary = compare.tabulate(workdir, 'tiny', [0])
+    self.assertEqual(summary['best_baseline_steps'], {0: 10})
+    self.assertEqual(summary['results']['snr_adam']['best_baseline_ratios'],
+                     [2.0])
+    self.assertEqual(summary['results']['adamw']['best_baseline_ratios'],
+                     [1.0])
+    self.assertEqual(summary['results']['adam']['best_baseline_ratios'],
+                     [None])
 
 
 class MainTest(testing.MainTests, parameterized.TestCase):
