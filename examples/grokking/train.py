@@ -32,6 +32,7 @@ from examples.common import loop
 from examples.common import plots
 from examples.common import schema
 from examples.common import snr_config
+from examples.common import steps
 from examples.grokking import config_schema
 from examples.grokking import data as data_lib
 from examples.grokking import models
@@ -110,24 +111,6 @@ def make_mesh(config) -> jax.sharding.Mesh | None:
         f'of this run ({e} mesh_data=-1 takes all of them)') from None
 
 
-def make_train_step(config, loss_fn, optimizer, out_shardings=None):
-  """One jitted step: gradient or per-example statistics, update, apply."""
-  if config.optimizer in config_schema.PER_EXAMPLE:
-    grads_fn = so.value_and_grad_stats(
-        loss_fn, has_aux=True, **snr_config.stats_kwargs(config.snr))
-  else:
-    grads_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-  def train_step(params, opt_state, batch):
-    (loss, accuracy), grads = grads_fn(params, batch)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss, accuracy
-
-  if out_shardings is None:
-    return jax.jit(train_step)
-  return jax.jit(train_step, out_shardings=out_shardings + (None, None))
-
-
 # The examples of a step. Looked up here at each step: the tests interrupt
 # training through it (examples/common/testing.py).
 batch_indices = loop.batch_indices
@@ -173,19 +156,16 @@ def setup(config: ml_collections.ConfigDict,
 
 
 def step_maker(config: ml_collections.ConfigDict, run: Setup):
-  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps."""
-  def make_step():
-    step_fn = make_train_step(config, run.loss_fn, run.optimizer,
-                              run.out_shardings).lower(
-                                  run.state['params'], run.state['opt_state'],
-                                  run.batch(0)).compile()
+  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps.
 
-    def train_step(state, step):
-      params, opt_state, _, _ = step_fn(state['params'],
-                                        state['opt_state'], run.batch(step))
-      return {'params': params, 'opt_state': opt_state}
-    return train_step
-  return make_step
+  The shared step (``steps.make_train_step``) on a loss that also returns
+  the batch's accuracy, placed on the run's mesh (``run.out_shardings``).
+  """
+  return steps.step_maker(
+      steps.make_train_step(config, run.loss_fn, run.optimizer,
+                            per_example=config_schema.PER_EXAMPLE,
+                            has_aux=True, out_shardings=run.out_shardings),
+      run.state, run.batch)
 
 
 def evaluator(run: Setup):

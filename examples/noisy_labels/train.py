@@ -36,6 +36,7 @@ from examples.common import checkpoint as checkpoint_lib
 from examples.common import loop
 from examples.common import schema
 from examples.common import snr_config
+from examples.common import steps
 from examples.noisy_labels import config_schema
 from examples.noisy_labels import data as data_lib
 from examples.noisy_labels import figures
@@ -79,22 +80,6 @@ def make_loss(graphdef, rest):
     return optax.softmax_cross_entropy_with_integer_labels(
         logits, labels).mean()
   return loss_fn
-
-
-def make_train_step(config, loss_fn, optimizer):
-  """One jitted step: gradient or per-example statistics, update, apply."""
-  if config.optimizer in config_schema.PER_EXAMPLE:
-    grads_fn = so.value_and_grad_stats(
-        loss_fn, **snr_config.stats_kwargs(config.snr))
-  else:
-    grads_fn = jax.value_and_grad(loss_fn)
-
-  def train_step(params, opt_state, batch):
-    loss, grads = grads_fn(params, batch)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  return jax.jit(train_step)
 
 
 # The training examples of a step (positions in Task.train). Looked up here
@@ -278,17 +263,15 @@ def setup(config: ml_collections.ConfigDict, task: data_lib.Task) -> Setup:
 
 
 def step_maker(config: ml_collections.ConfigDict, run: Setup):
-  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps."""
-  def make_step():
-    step_fn = make_train_step(config, run.loss_fn, run.optimizer).lower(
-        run.state['params'], run.state['opt_state'], run.batch(0)).compile()
+  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps.
 
-    def train_step(state, step):
-      params, opt_state, _ = step_fn(state['params'], state['opt_state'],
-                                     run.batch(step))
-      return {'params': params, 'opt_state': opt_state}
-    return train_step
-  return make_step
+  The shared step (``steps.make_train_step``) on this example's loss and
+  optimizer.
+  """
+  return steps.step_maker(
+      steps.make_train_step(config, run.loss_fn, run.optimizer,
+                            per_example=config_schema.PER_EXAMPLE),
+      run.state, run.batch)
 
 
 def predictions(logits: np.ndarray) -> np.ndarray:
