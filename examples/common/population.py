@@ -49,12 +49,16 @@ def wrap(optimizer, snr):
   return so.track_population_risk(optimizer)
 
 
-def row_fields(opt_state: Any) -> Row:
-  """The tracker's accumulated estimates, for a metrics row ({} without)."""
+def row_fields(opt_state: Any, example: str) -> Row:
+  """The tracker's accumulated estimates, for a metrics row ({} without).
+
+  ``example`` (the example's name) goes with them, for the report.
+  """
   import snr_optax as so   # pylint: disable=g-import-not-at-top
   if not isinstance(opt_state, so.TrackPopulationRiskState):
     return {}
-  return {'estimated_train_change': float(opt_state.train_change),
+  return {'example': example,
+          'estimated_train_change': float(opt_state.train_change),
           'estimated_population_change': float(opt_state.population_change),
           'diagonal_error': float(opt_state.diagonal_error)}
 
@@ -86,7 +90,8 @@ def curves(rows: Sequence[Row], batch_fraction: float
     estimates (nothing measured after the start; it assumes every batch is
     new data, which epochs break).
   """
-  rows = [r for r in rows if r.get('estimated_population_change') is not None]
+  rows = [r for r in rows if r.get('estimated_population_change') is not None
+          and r.get('population_loss') is not None]
   get = lambda key: np.array([r[key] for r in rows], np.float64)
   if not rows:
     return {'step': np.zeros(0)}

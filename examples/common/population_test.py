@@ -64,12 +64,13 @@ class PopulationTest(absltest.TestCase):
     snr = ml_collections.ConfigDict({'population_risk': True})
     opt = population.wrap(optax.sgd(0.1), snr)
     _, state = opt.update(stats, opt.init(params), params)
-    row = population.row_fields(state)
+    row = population.row_fields(state, 'toy')
+    self.assertEqual(row['example'], 'toy')
     self.assertAlmostEqual(row['estimated_train_change'], -0.2, places=6)
     # gap = lr * sum(nu) = 0.1 * 0.5
     self.assertAlmostEqual(row['estimated_population_change'], -0.15,
                            places=6)
-    self.assertEqual(population.row_fields(optax.sgd(0.1).init(params)), {})
+    self.assertEqual(population.row_fields(optax.sgd(0.1).init(params), 'toy'), {})
     snr.population_risk = False
     self.assertIsInstance(population.wrap(optax.sgd(0.1), snr).init(params),
                           tuple)

@@ -39,8 +39,9 @@ def make_train_step(config: ml_collections.ConfigDict,
       how its statistics are computed (``snr_config.stats_kwargs``).
     loss_fn: ``(params, batch) -> loss`` (``(loss, aux)`` with ``has_aux``),
       the mean of per-example losses.
-    optimizer: the run's optimizer; one in ``per_example`` updates from
-      ``GradStats``, any other from the batch-mean gradient.
+    optimizer: the run's optimizer; one in ``per_example`` (or any, with
+      ``config.snr.population_risk``) updates from ``GradStats``, any other
+      from the batch-mean gradient.
     per_example: the optimizers that take per-example statistics (the
       schema's ``PER_EXAMPLE``).
     has_aux: ``loss_fn`` returns ``(loss, aux)``; the step returns both.
@@ -51,7 +52,10 @@ def make_train_step(config: ml_collections.ConfigDict,
     ``jax.jit`` of ``(params, opt_state, batch) -> (params, opt_state,
     loss)``, or ``(params, opt_state, loss, aux)`` with ``has_aux``.
   """
-  if config.optimizer in per_example:
+  # With config.snr.population_risk every optimizer is wrapped in
+  # so.track_population_risk (examples/common/population.py), which reads
+  # per-example statistics; the optimizer inside still sees the mean.
+  if config.optimizer in per_example or config.snr.get('population_risk'):
     grads_fn = so.value_and_grad_stats(
         loss_fn, has_aux=has_aux, **snr_config.stats_kwargs(config.snr))
   else:

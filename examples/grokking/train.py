@@ -29,6 +29,7 @@ import optax
 import snr_optax as so
 from examples.common import baselines
 from examples.common import loop
+from examples.common import population
 from examples.common import plots
 from examples.common import schema
 from examples.common import snr_config
@@ -132,7 +133,7 @@ def setup(config: ml_collections.ConfigDict,
   split = data_lib.make_split(config.operation, config.p,
                               config.train_fraction, config.seed)
   graphdef, params = nnx.split(create_model(config, split), nnx.Param)
-  optimizer = make_optimizer(config)
+  optimizer = population.wrap(make_optimizer(config), config.snr)
   put_batch = lambda batch: batch
   if mesh is not None:
     # Batch over 'data'; parameters, and so the optimizer state made from
@@ -173,14 +174,20 @@ def evaluator(run: Setup):
   evaluate_fn = jax.jit(run.loss_fn)
   train = (run.split.train_x, run.split.train_y)
   val = (run.split.val_x, run.split.val_y)
+  batch_fraction = len(run.batch(0)[1]) / len(run.split.train_y)
 
   def evaluate(state):
     train_loss, train_acc = evaluate_fn(state['params'], train)
     val_loss, val_acc = evaluate_fn(state['params'], val)
-    return {'train_loss': float(train_loss),
-            'train_accuracy': float(train_acc),
-            'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
-            'mask_fraction': loop.mask_fraction(state['opt_state'])}
+    row = {'train_loss': float(train_loss),
+           'train_accuracy': float(train_acc),
+           'val_loss': float(val_loss), 'val_accuracy': float(val_acc),
+           'mask_fraction': loop.mask_fraction(state['opt_state'])}
+    estimates = population.row_fields(state['opt_state'], 'grokking')
+    if estimates:   # the held-out pairs are the population
+      row.update(estimates, population_loss=row['val_loss'],
+                 batch_fraction=batch_fraction)
+    return row
   return evaluate
 
 

@@ -171,6 +171,23 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     self.assertAlmostEqual(single[10]['val_accuracy'],
                            sharded['final_val_accuracy'], places=5)
 
+  def test_population_estimate_under_a_mesh(self):
+    # Every optimizer can log the estimate, on a data-parallel mesh too;
+    # the held-out pairs' loss is the measured population loss.
+    config = tiny.get_config()
+    config.num_steps = 10
+    config.snr.population_risk = True
+    config.mesh_data, config.mesh_fsdp = -1, 1
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    rows = testing.read_metrics(workdir)
+    for row in rows:
+      self.assertEqual(row['population_loss'], row['val_loss'])
+      self.assertLess(row['diagonal_error'], 1e-3)
+      self.assertGreater(row['estimated_population_change'],
+                         row['estimated_train_change'])
+    self.assertGreater(rows[-1]['batch_fraction'], 0)
+
   def test_stop_at_target(self):
     config = tiny.get_config()
     config.target_val_accuracy = 0.0    # reached at the first evaluation

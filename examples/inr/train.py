@@ -33,6 +33,7 @@ import optax
 import snr_optax as so
 from examples.common import checkpoint
 from examples.common import loop
+from examples.common import population
 from examples.common import schema
 from examples.common import snr_config
 from examples.common import steps
@@ -133,7 +134,7 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
   targets = image.noisy_targets[train_pixels]
   graphdef, params, rest = nnx.split(models.create(config, image.channels),
                                      nnx.Param, ...)
-  optimizer = make_optimizer(config)
+  optimizer = population.wrap(make_optimizer(config), config.snr)
   full_batch = (jnp.asarray(coords), jnp.asarray(targets))
 
   def batch(step):
@@ -173,16 +174,45 @@ def psnrs(run: Setup, prediction: np.ndarray) -> dict[str, float]:
   }
 
 
-def evaluator(run: Setup, on_prediction=None):
+def losses(run: Setup, prediction: np.ndarray,
+           noise_sigma: float) -> dict[str, float]:
+  """The training loss and its population value, in the loss's units.
+
+  ``train_loss``: the loss trained on (mean over the training pixels of
+  the squared error against their noisy targets); ``population_loss``: its
+  expectation over a fresh draw of the noise at every pixel, the squared
+  error against the clean image plus sigma^2 (exact, no sampling).
+  """
+  pixels = run.train_pixels
+  noisy = run.image.noisy_targets
+  clean = run.image.clean_targets
+  return {
+      'train_loss': float(np.mean(np.square(
+          prediction[pixels].astype(np.float64) - noisy[pixels]))),
+      'population_loss': float(np.mean(np.square(
+          prediction.astype(np.float64) - clean)) + noise_sigma ** 2),
+  }
+
+
+def evaluator(run: Setup, on_prediction=None, noise_sigma: float = 0.0):
   """``state -> row``: PSNRs on every pixel and the mask fraction.
 
   ``on_prediction(row, prediction)``, if given, sees each evaluation's
-  reconstruction ([pixels, channels], float32).
+  reconstruction ([pixels, channels], float32). With the population-loss
+  estimate (``config.snr.population_risk``) the row also holds the
+  tracker's estimates, ``batch_fraction`` and ``losses`` (at the image's
+  ``noise_sigma``).
   """
+  batch_fraction = len(run.batch(0)[1]) / len(run.train_pixels)
+
   def evaluate(state):
     prediction = np.asarray(run.predict(state['params']), np.float32)
     row = {**psnrs(run, prediction),
            'mask_fraction': loop.mask_fraction(state['opt_state'])}
+    estimates = population.row_fields(state['opt_state'], 'inr')
+    if estimates:
+      row.update(estimates, batch_fraction=batch_fraction,
+                 **losses(run, prediction, noise_sigma))
     if on_prediction is not None:
       on_prediction(row, prediction)
     return row
@@ -393,7 +423,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   kept = Reconstructions(workdir, config, run.image, lambda: training.rows)
   training.train(
       training.restore(run.state), step_maker(config, run),
-      evaluator(run, kept.observe), line=progress_line,
+      evaluator(run, kept.observe, config.noise_sigma), line=progress_line,
       show=progress_fields, on_save=kept.save)
   result = summarize(config, training.rows, training.step,
                      data_lib.psnr(run.image.noisy, run.image.clean))

@@ -341,6 +341,33 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     self.assertEqual(data.psnr(picked, image.clean),
                      result['early_stop_clean_psnr'])
 
+  def test_population_estimate_is_logged_with_its_measured_losses(self):
+    # Adam takes only the mean; with the estimate on it is wrapped in the
+    # tracker and its update is unchanged: the same run without it, but for
+    # the mean's rounding (the statistics' sum against jax.grad's).
+    config = configs.build(tiny.TASK, {'snr.population_risk': True})
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    rows = testing.read_metrics(workdir)
+    config.snr.population_risk = False
+    plain = self.create_tempdir().full_path
+    train.train_and_evaluate(config, plain)
+    for row, other in zip(rows, testing.read_metrics(plain)):
+      np.testing.assert_allclose(row['clean_psnr'], other['clean_psnr'],
+                                 rtol=1e-5)
+      self.assertNotIn('estimated_population_change', other)
+      # the losses in the PSNRs' units: MSE = 10^(-PSNR / 10)
+      self.assertAlmostEqual(row['train_loss'],
+                             10 ** (-row['fit_psnr'] / 10), places=6)
+      self.assertAlmostEqual(row['population_loss'],
+                             10 ** (-row['clean_psnr'] / 10) + 0.1 ** 2,
+                             places=6)
+      self.assertLess(row['diagonal_error'], 1e-3)
+      self.assertGreater(row['estimated_population_change'],
+                         row['estimated_train_change'])
+    self.assertEqual(rows[-1]['batch_fraction'],
+                     config.batch_size / 256 if config.batch_size else 1.0)
+
   def test_a_diverging_run_finishes_and_reports_nan(self):
     # A learning rate far too large is a valid config whose run diverges:
     # it must end with its (NaN) metrics and files, not a matplotlib error.

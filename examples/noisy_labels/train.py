@@ -34,6 +34,7 @@ import optax
 import snr_optax as so
 from examples.common import checkpoint as checkpoint_lib
 from examples.common import loop
+from examples.common import population
 from examples.common import schema
 from examples.common import snr_config
 from examples.common import steps
@@ -235,7 +236,7 @@ def setup(config: ml_collections.ConfigDict, task: data_lib.Task) -> Setup:
   graphdef, params, rest = nnx.split(
       models.create(config, dataset.image_shape, dataset.num_classes),
       nnx.Param, ...)
-  optimizer = make_optimizer(config)
+  optimizer = population.wrap(make_optimizer(config), config.snr)
   images = dataset.train_images[task.train]
   labels = task.noisy_labels[task.train]
 
@@ -351,15 +352,58 @@ def accuracies(task: data_lib.Task, train_logits: np.ndarray,
   }
 
 
-def evaluator(run: Setup):
-  """``state -> row``: ``accuracies`` and the mask fraction."""
+def noisy_label_loss(logits: np.ndarray, labels: np.ndarray,
+                     noise_fraction: float) -> float:
+  """Expected cross-entropy against symmetric-noise labels (float64).
+
+  Each label kept with probability 1 - f, else replaced by one of the other
+  C - 1 classes uniformly: (1 - f) CE(y) + f / (C - 1) sum_{j != y} CE(j),
+  exact, with no sampling. On the clean test set it is the population loss
+  of the task trained on.
+  """
+  logits = np.asarray(logits, np.float64)
+  top = logits.max(axis=1, keepdims=True)
+  log_p = logits - top - np.log(np.exp(logits - top).sum(axis=1,
+                                                          keepdims=True))
+  classes = logits.shape[1]
+  own = -log_p[np.arange(len(labels)), labels]
+  others = -log_p.sum(axis=1) - own
+  return float(np.mean((1 - noise_fraction) * own
+                       + noise_fraction / (classes - 1) * others))
+
+
+def evaluator(run: Setup, config=None):
+  """``state -> row``: ``accuracies`` and the mask fraction.
+
+  With the population-loss estimate (``config.snr.population_risk``) the
+  row also holds the tracker's estimates, ``batch_fraction``,
+  ``train_loss`` (the examples trained on, against the labels trained on)
+  and, for symmetric noise, ``population_loss`` (``noisy_label_loss`` on
+  the test set; None for class flips, whose population the test set does
+  not give as simply).
+  """
   dataset = run.task.dataset
+  trained = run.task.train
+  batch_fraction = len(run.batch(0)[1]) / len(trained)
 
   def evaluate(state):
     params = state['params']
-    return {**accuracies(run.task, run.logits(params, dataset.train_images),
-                         run.logits(params, dataset.test_images)),
-            'mask_fraction': loop.mask_fraction(state['opt_state'])}
+    train_logits = run.logits(params, dataset.train_images)
+    test_logits = run.logits(params, dataset.test_images)
+    row = {**accuracies(run.task, train_logits, test_logits),
+           'mask_fraction': loop.mask_fraction(state['opt_state'])}
+    estimates = population.row_fields(state['opt_state'], 'noisy_labels')
+    if estimates:
+      symmetric = config is not None and (config.noise_type == 'symmetric'
+                                          or config.noise_fraction == 0)
+      row.update(
+          estimates, batch_fraction=batch_fraction,
+          train_loss=cross_entropy(train_logits[trained],
+                                   run.task.noisy_labels[trained]),
+          population_loss=(noisy_label_loss(
+              test_logits, dataset.test_labels, config.noise_fraction)
+                           if symmetric else None))
+    return row
   return evaluate
 
 
@@ -478,7 +522,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   title = (f'{config.optimizer} seed {config.seed}: {config.dataset}, '
            f'{config.noise_fraction:.0%} {config.noise_type} noise')
   training.train(
-      training.restore(run.state), step_maker(config, run), evaluator(run),
+      training.restore(run.state), step_maker(config, run),
+      evaluator(run, config),
       line=progress_line, show=progress_fields,
       on_save=lambda rows: figures.run_curves(
           rows, os.path.join(workdir, 'curves.png'), title=title))

@@ -278,6 +278,33 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
                  'corrupted_indices.npy', 'noisy_labels.npy'):
       self.assertIn(name, os.listdir(workdir))
 
+  def test_population_estimate_is_logged_with_its_measured_losses(self):
+    config = configs.build(tiny.TASK, {'optimizer': 'streaming_snr_adamw',
+                                       'snr.population_risk': True})
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    rows = testing.read_metrics(workdir)
+    self.assertEqual(rows[-1]['batch_fraction'], config.batch_size / 512)
+    for row in rows:
+      self.assertLess(row['diagonal_error'], 1e-3)
+      self.assertGreater(row['estimated_population_change'],
+                         row['estimated_train_change'])
+      self.assertTrue(np.isfinite(row['train_loss']))
+    # The population loss with the label noise, by a loop over test
+    # examples and labels: (1 - f) CE(y) + f / (C - 1) sum_{j != y} CE(j)
+    # (here on hand-made logits; at f = 0 it is the clean cross-entropy).
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(7, 4))
+    labels = rng.integers(0, 4, size=7)
+    want = 0.0
+    for z, y in zip(logits, labels):
+      ce = [math.log(np.exp(z).sum()) - z[j] for j in range(4)]
+      want += 0.7 * ce[y] + 0.3 / 3 * (sum(ce) - ce[y])
+    self.assertAlmostEqual(train.noisy_label_loss(logits, labels, 0.3),
+                           want / 7, places=10)
+    self.assertAlmostEqual(train.noisy_label_loss(logits, labels, 0.0),
+                           train.cross_entropy(logits, labels), places=10)
+
   def test_saved_label_noise_is_the_task_of_the_seed(self):
     workdir = testing.reference_run(self.PACKAGE, self.SNR_OPTIMIZER)
     config = configs.build(tiny.TASK)
