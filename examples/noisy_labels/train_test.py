@@ -305,6 +305,18 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     self.assertAlmostEqual(train.noisy_label_loss(logits, labels, 0.0),
                            train.cross_entropy(logits, labels), places=10)
 
+  def test_population_estimate_of_the_streaming_snr_mask_stays_finite(self):
+    # The snr mask's derivatives overflowed float32 where the first moment
+    # is a tiny fraction of the noise: the estimate turned NaN between steps
+    # 42 and 63 of this run (the digits, the published streaming config).
+    config = configs.build({'optimizer': 'streaming_snr_adamw',
+                            'snr.mode': 'snr', 'snr.population_risk': True,
+                            'num_steps': 63, 'eval_every': 21})
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(config, workdir)
+    for row in testing.read_metrics(workdir):
+      self.assertTrue(np.isfinite(row['estimated_population_change']), row)
+
   def test_saved_label_noise_is_the_task_of_the_seed(self):
     workdir = testing.reference_run(self.PACKAGE, self.SNR_OPTIMIZER)
     config = configs.build(tiny.TASK)

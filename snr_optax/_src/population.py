@@ -276,10 +276,11 @@ def track_population_risk(
   * :func:`snr_optax.streaming_snr_adamw`: its mask reads Adam's first
     moment, so J includes the mask's derivative through it.
 
-  Where the derivative is undefined (NaN) but the update is finite, J is
-  taken as 0: Adam's square root at a second moment of exactly 0, the case
-  of coordinates that a mask before Adam has never passed, whose update
-  does not move with mu.
+  Where a derivative is not finite (NaN or infinite) but the update is, J
+  (or C) is taken as 0: Adam's square root at a second moment of exactly 0,
+  the case of coordinates that a mask before Adam has never passed, whose
+  update does not move with mu; the ``"snr"`` mask's derivatives, which
+  overflow float32 where |mu| is a tiny fraction of sqrt(nu) and q ~ 0.
 
   The estimate needs a diagonal J. Every step checks it with a second
   derivative along a fixed pseudo-random direction of the noise's scale,
@@ -357,12 +358,14 @@ def track_population_risk(
     def derivative(mean, tangent):
       return jax.jvp(lambda m: step(m)[0], (mean,), (tangent,))[1]
 
-    # Where a derivative is undefined but the update is not (Adam's square
-    # root at a second moment of exactly 0, as for coordinates a mask has
-    # never passed: 0 * inf), the update does not move with mu there.
+    # Where a derivative is not finite but the update is, the forward pass
+    # met 0 * inf or an overflow whose true value is 0 or tiny: Adam's square
+    # root at a second moment of exactly 0 (coordinates a mask has never
+    # passed, whose update does not move with mu), the snr mask's 1/|mu|^3
+    # where |mu| is ~1e-13 of sqrt(nu) and q ~ 0.
     defined = lambda jvp: jax.tree.map(
-        lambda d, u: jnp.where(jnp.isnan(d) & jnp.isfinite(u), 0, d), jvp,
-        new_updates)
+        lambda d, u: jnp.where(~jnp.isfinite(d) & jnp.isfinite(u), 0, d),
+        jvp, new_updates)
     slope, curvature = jax.jvp(lambda m: derivative(m, ones), (stats.mean,),
                                (ones,))
     slope, curvature = defined(slope), defined(curvature)
