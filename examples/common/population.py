@@ -136,7 +136,12 @@ def assess(rows: Sequence[Row], batch_fraction: float) -> dict[str, Any]:
   d_est = np.diff(c['estimated_population_loss'])
   half = len(d_est) // 2
   span = float(np.max(measured) - np.min(measured))
-  est_pick = int(np.nanargmin(c['estimated_population_loss']))
+  estimated = c['estimated_population_loss']
+  if not np.all(np.isfinite(estimated)):
+    # A step the tracker could not estimate (NaN): no curve to read.
+    return {'evaluations': len(c['step']), 'not_finite_from_step': int(
+        c['step'][np.argmin(np.isfinite(estimated))])}
+  est_pick = int(np.argmin(estimated))
   best = int(np.argmin(measured))
   last_gap = float(c['measured_gap'][-1])
   return {

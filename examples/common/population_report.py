@@ -88,6 +88,11 @@ def table(runs: Sequence[dict[str, Any]]) -> tuple[str, list[dict]]:
     a = population.assess(run['rows'], run['batch_fraction'])
     records.append({'run': label_of(run), 'path': run['path'],
                     'batch_fraction': run['batch_fraction'], **a})
+    if 'not_finite_from_step' in a:
+      lines.append(f'| {label_of(run)} | {a["evaluations"]} | the estimate is '
+                   f'NaN from step {a["not_finite_from_step"]:,} |'
+                   + ' |' * (len(COLUMNS) + 2))
+      continue
     cells = [population.fmt(a.get(key), spec) for key, _, spec in COLUMNS]
     lines.append(
         f'| {label_of(run)} | {a["evaluations"]} | ' + ' | '.join(cells)

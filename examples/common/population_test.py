@@ -53,6 +53,12 @@ class PopulationTest(absltest.TestCase):
     self.assertAlmostEqual(a['pearson_changes'], 1.0)
     self.assertGreater(a['curve_error'], 0.5)
 
+  def test_a_nan_estimate_says_from_which_step(self):
+    gap = np.array([0.0, 1.0, np.nan, np.nan])
+    a = population.assess(_rows([1, 0.5, 0.4, 0.3], [1, 0.8, 0.9, 1], gap),
+                          batch_fraction=1.0)
+    self.assertEqual(a, {'evaluations': 4, 'not_finite_from_step': 30})
+
   def test_rows_without_the_estimate_are_skipped(self):
     self.assertEqual(population.assess([{'step': 1}], 1.0), {})
 
