@@ -60,6 +60,45 @@ class Checkpointer:
       self._manager.close()
 
 
+def latest_step(workdir: str) -> int | None:
+  """The step of ``workdir``'s latest checkpoint (None: none); writes nothing.
+
+  What ``Checkpointer(workdir).latest_step()`` says, without making the
+  directory (a refused run writes nothing).
+  """
+  directory = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(directory):
+    return None
+  return max(ocp.utils.checkpoint_steps(directory), default=None)
+
+
+def past_budget_message(workdir: str, step: int, num_steps: int) -> str:
+  """The refusal of a run at ``step`` given a budget ``num_steps < step``."""
+  return (f'{workdir} holds a run already at step {step}, past '
+          f'config.num_steps={num_steps}; a run is not cut short: resume it '
+          f'with num_steps >= {step}, or give a new --workdir for a shorter '
+          'run')
+
+
+def check_within_budget(workdir: str, num_steps: int | None) -> None:
+  """Refuses to resume a run whose checkpoint is past ``num_steps``.
+
+  Resuming with a smaller budget than the run has trained would record the
+  smaller one in ``config.json`` while the run (and its ``result.json``)
+  stays at its step. A checkpoint at exactly ``num_steps`` (saved by
+  Ctrl-C at the last step) is resumed: the run ends there.
+
+  Raises:
+    schema.ConfigError: one line naming the checkpoint's step and
+      ``num_steps``.
+  """
+  if num_steps is None:
+    return
+  step = latest_step(workdir)
+  if step is not None and step > num_steps:
+    raise schema.ConfigError(past_budget_message(workdir, step, num_steps))
+
+
 def check_same_run(workdir: str, config: ml_collections.ConfigDict,
                    may_change: Iterable[str] = ()) -> None:
   """Refuses to resume a run that was started with another config.

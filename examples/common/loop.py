@@ -19,6 +19,9 @@ stopping early, and Ctrl-C (finish the step, save, raise
 ``interrupt.TrainingInterrupted``), so that an interrupted and resumed run
 equals an uninterrupted one. The entries of the summary that every example
 reports come from ``at_target``, ``final`` and ``seconds_per_step``.
+
+``start_run`` refuses a run already past ``config.num_steps`` (a run is not
+cut short) in one line and before writing.
 """
 
 from __future__ import annotations
@@ -59,9 +62,11 @@ def start_run(workdir: str, config: ml_collections.ConfigDict, *,
 
   Raises:
     schema.ConfigError: ``workdir`` holds a run started with another config
-      (fields outside ``may_change`` differ), or cannot be created.
+      (fields outside ``may_change`` differ), or one whose checkpoint is
+      past ``config.num_steps``, or cannot be created.
   """
   checkpoint_lib.check_same_run(workdir, config, may_change)
+  checkpoint_lib.check_within_budget(workdir, config.get('num_steps'))
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -201,8 +206,16 @@ class Loop:
     Also appends this start's segment to ``provenance.json``
     (``provenance.collect``: code, versions, devices, XLA flags), so that a
     run resumed elsewhere says so.
+
+    Raises:
+      schema.ConfigError: the last checkpoint is past ``num_steps`` (a run
+        is not cut short; ``start_run`` refuses it before writing).
     """
     start = self.checkpointer.latest_step()
+    if start is not None and start > self.num_steps:
+      # start_run refuses it first; this is for a loop used without it.
+      raise schema.ConfigError(checkpoint_lib.past_budget_message(
+          self.workdir, start, self.num_steps))
     if start is not None:
       restored = self.checkpointer.restore(self._saved(state, 0, 0.0))
       self.step = int(restored.pop('step'))
@@ -312,9 +325,11 @@ class Loop:
             break
         if self.step >= self.num_steps and (
             not self.rows or self.rows[-1]['step'] != self.step):
-          # Resumed at or past the budget from a step never evaluated (a
-          # checkpoint saved on Ctrl-C between evaluations): the run still
-          # ends with a row of its last step, which result.json reports.
+          # Resumed at the budget from a step never evaluated (a
+          # checkpoint saved on Ctrl-C between evaluations, resumed with
+          # num_steps at its step): the run still ends with a row of its
+          # last step, which result.json reports. (restore refuses a
+          # checkpoint past the budget.)
           row = {'step': self.step, **evaluate(state),
                  'seconds_per_step': 0.0, 'train_seconds': self.train_seconds}
           if chief:

@@ -228,10 +228,10 @@ class LoopTest(parameterized.TestCase):
     self.assertEqual(toy.calls, [6, 7, 8, 9])
     self.assert_state(state, 10)
 
-  @parameterized.parameters(7, 5)
-  def test_resumed_at_or_past_the_budget_ends_with_a_row(self, num_steps):
-    # Ctrl-C at step 7 saved a state no evaluation saw; a budget of 7 (or
-    # less) ends the run there, with a row of step 7, not the row of 6.
+  def test_resumed_at_the_budget_ends_with_a_row(self):
+    # Ctrl-C at step 7 saved a state no evaluation saw; a budget of 7 ends
+    # the run there, with a row of step 7, not the row of 6.
+    num_steps = 7
     run = self.make_loop()
     with self.assertRaises(interrupt.TrainingInterrupted):
       self.train(run, Toy(interrupt_at=7), run.restore(initial_state()))
@@ -250,6 +250,32 @@ class LoopTest(parameterized.TestCase):
     again = self.make_loop(num_steps=num_steps)
     self.train(again, Toy(), again.restore(initial_state()))
     self.assertEqual(again.rows, resumed.rows)
+
+  def test_resumed_past_the_budget_is_refused(self):
+    # A run at step 7 given a budget of 5 is not cut short (the log said
+    # "training steps 8 to 5" and the run stayed at 7): restore refuses,
+    # naming both, before recording anything.
+    run = self.make_loop()
+    with self.assertRaises(interrupt.TrainingInterrupted):
+      self.train(run, Toy(interrupt_at=7), run.restore(initial_state()))
+    metrics = os.path.join(self.workdir, 'metrics.jsonl')
+    with open(metrics) as f:
+      before = f.read()
+    with self.assertRaises(schema.ConfigError) as e:
+      self.make_loop(num_steps=5).restore(initial_state())
+    self.assertEqual(
+        str(e.exception),
+        f'{self.workdir} holds a run already at step 7, past '
+        'config.num_steps=5; a run is not cut short: resume it with '
+        'num_steps >= 7, or give a new --workdir for a shorter run')
+    with open(metrics) as f:
+      self.assertEqual(f.read(), before)
+    self.assertEqual([s['from_step'] for s in provenance.read(self.workdir)],
+                     [0])
+    # With a budget that reaches it, it resumes.
+    resumed = self.make_loop()
+    state = self.train(resumed, Toy(), resumed.restore(initial_state()))
+    self.assert_state(state, 10)
 
   @parameterized.named_parameters(('at_the_last_step', 10, None),
                                   ('at_an_early_stop', 6, 6))
@@ -540,6 +566,42 @@ class StartRunTest(absltest.TestCase):
     with self.assertRaises(schema.ConfigError) as e:
       loop.start_run(workdir, config, may_change=['num_steps'])
     self.assertIn('config.model.width: 16 there, 32 here', str(e.exception))
+
+  def finish(self, workdir, config, **kwargs):
+    """start_run, then train the toy to config.num_steps and write_result."""
+    loop.start_run(workdir, config, **kwargs)
+    run = loop.Loop(workdir, example_dir=COMMON,
+                    num_steps=config.num_steps, eval_every=1,
+                    checkpoint_every=1, desc='toy')
+    toy = Toy()
+    run.train(run.restore(initial_state()), toy.make_step, toy.evaluate,
+              show=lambda row: {}, line=str)
+    loop.write_result(workdir, {'final_step': run.step})
+
+  def test_refuses_a_budget_below_the_run_before_writing(self):
+    # A run at step 6 resumed with num_steps=3 rewrote config.json (3)
+    # while the run stayed at 6, and logged "training steps 7 to 3".
+    workdir = self.create_tempdir().full_path
+    self.finish(workdir, make_config(num_steps=6))
+    paths = [os.path.join(workdir, name)
+             for name in ('config.json', 'metrics.jsonl', 'result.json',
+                          provenance.FILENAME)]
+    before = [open(path).read() for path in paths]
+    with self.assertRaises(schema.ConfigError) as e:
+      loop.start_run(workdir, make_config(num_steps=3),
+                     may_change=['num_steps'])
+    self.assertEqual(
+        str(e.exception),
+        f'{workdir} holds a run already at step 6, past '
+        'config.num_steps=3; a run is not cut short: resume it with '
+        'num_steps >= 6, or give a new --workdir for a shorter run')
+    self.assertEqual([open(path).read() for path in paths], before)
+    # Its own budget, or more, starts it again.
+    loop.start_run(workdir, make_config(num_steps=6),
+                   may_change=['num_steps'])
+    self.finish(workdir, make_config(num_steps=8), may_change=['num_steps'])
+    with open(os.path.join(workdir, 'result.json')) as f:
+      self.assertEqual(json.load(f), {'final_step': 8})
 
   def test_a_workdir_that_cannot_be_made(self):
     parent = self.create_tempfile().full_path   # a file, not a directory

@@ -270,6 +270,17 @@ class TrainTests(_Example):
       train.train_and_evaluate(config, workdir)
     with open(os.path.join(workdir, 'config.json')) as f:
       self.assertEqual(f.read(), before)
+    # A budget below the run's step: it would stay at step 5 under a
+    # config.json saying 4 ("training steps 6 to 4").
+    config = self.tiny_config()
+    config.num_steps = 4
+    with self.assertRaisesRegex(
+        schema.ConfigError, re.escape(
+            f'{workdir} holds a run already at step 5, past '
+            'config.num_steps=4; a run is not cut short')):
+      train.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, 'config.json')) as f:
+      self.assertEqual(f.read(), before)
 
   def test_bad_config_writes_nothing(self):
     changes, message = self.BAD_CONFIG
