@@ -20,8 +20,9 @@ stopping early, and Ctrl-C (finish the step, save, raise
 equals an uninterrupted one. The entries of the summary that every example
 reports come from ``at_target``, ``final`` and ``seconds_per_step``.
 
-``start_run`` refuses a run already past ``config.num_steps`` (a run is not
-cut short) in one line and before writing.
+``start_run`` refuses a work directory another process is training in
+(``runlock``) and a run already past ``config.num_steps`` (a run is not cut
+short), each in one line and before writing.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from examples.common import interrupt
 from examples.common import logbook as logbook_lib
 from examples.common import progress as progress_lib
 from examples.common import provenance
+from examples.common import runlock
 from examples.common import schema
 
 Row = dict[str, Any]
@@ -55,18 +57,31 @@ def is_chief() -> bool:
 
 def start_run(workdir: str, config: ml_collections.ConfigDict, *,
               may_change: Sequence[str] = ()) -> None:
-  """Makes ``workdir`` and writes the resolved config, ``config.json``.
+  """Makes and locks ``workdir`` and writes the resolved config.
 
   Call it after validating the config and before building anything that
-  writes (on several hosts only the first process writes).
+  writes (on several hosts only the first process writes). It checks that
+  ``workdir`` holds no other run (``checkpoint.check_same_run``) and none
+  past ``config.num_steps`` (``checkpoint.check_within_budget``), locks the
+  directory for this process (``runlock``: another process training the
+  run there is refused) and writes ``config.json``. The lock is held until
+  ``write_result``, until ``Loop.train`` raises (Ctrl-C, a crash) or until
+  the process ends, whichever is first; the same process may start the
+  run again.
 
   Raises:
     schema.ConfigError: ``workdir`` holds a run started with another config
       (fields outside ``may_change`` differ), or one whose checkpoint is
       past ``config.num_steps``, or cannot be created.
+    runlock.RunLocked: (a ``schema.ConfigError``) another process is
+      training the run in ``workdir``.
   """
-  checkpoint_lib.check_same_run(workdir, config, may_change)
-  checkpoint_lib.check_within_budget(workdir, config.get('num_steps'))
+
+  def check():
+    checkpoint_lib.check_same_run(workdir, config, may_change)
+    checkpoint_lib.check_within_budget(workdir, config.get('num_steps'))
+
+  check()
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
@@ -74,8 +89,17 @@ def start_run(workdir: str, config: ml_collections.ConfigDict, *,
                              f'{e.strerror}') from None
   if not is_chief():
     return
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json(indent=1))
+  held = runlock.holds(workdir)
+  runlock.acquire(workdir)
+  try:
+    # Again, under the lock: a process that held it may have saved since.
+    check()
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json(indent=1))
+  except BaseException:
+    if not held:
+      runlock.release(workdir)
+    raise
 
 
 def batch_indices(seed: int, step: int, n_train: int,
@@ -156,10 +180,16 @@ def seconds_per_step(rows: Sequence[Row]) -> float:
 
 
 def write_result(workdir: str, result: Mapping[str, Any]) -> None:
-  """``workdir/result.json``: a finished run (``compare`` skips it)."""
+  """``workdir/result.json``: a finished run (``compare`` skips it).
+
+  The run is over: ``start_run``'s lock on ``workdir`` is released.
+  """
   if is_chief():
-    with open(os.path.join(workdir, 'result.json'), 'w') as f:
-      json.dump(dict(result), f, indent=1)
+    try:
+      with open(os.path.join(workdir, 'result.json'), 'w') as f:
+        json.dump(dict(result), f, indent=1)
+    finally:
+      runlock.release(workdir)
 
 
 class Loop:
@@ -267,17 +297,21 @@ class Loop:
     Raises:
       interrupt.TrainingInterrupted: on Ctrl-C, once the last finished step
         is saved (nothing is saved at step 0: a rerun makes that again).
+        It, or any other exception, releases ``start_run``'s lock on the
+        work directory (a normal end leaves it to ``write_result``).
     """
     chief = is_chief()
     window_start, window_steps = self.train_seconds, 0
     # The step of the previous evaluation (or of the start): a save falls
     # due when a multiple of checkpoint_every lies after it.
     evaluated = self.step
+    ended = False
     try:
       if (stop is not None and self.rows
           and self.rows[-1]['step'] == self.step and stop(self.rows)):
         # A run that stopped early, started again: it stays stopped (the
         # same command gives the same result).
+        ended = True
         return state
       compile_start = time.perf_counter()
       train_step = make_step()
@@ -342,6 +376,7 @@ class Loop:
           # Ctrl-C during the last step or evaluation: the run is saved, but
           # whoever runs it (a sweep) must still stop.
           raise KeyboardInterrupt
+      ended = True
     except KeyboardInterrupt:
       if self.step and self.checkpointer.latest_step() != self.step:
         self._save(state)
@@ -350,4 +385,7 @@ class Loop:
           self.checkpointer.directory if self.step else None) from None
     finally:
       self.checkpointer.close()
+      if not ended and chief:
+        # Stopped by Ctrl-C or a crash: another process may resume it.
+        runlock.release(self.workdir)
     return state

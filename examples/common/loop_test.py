@@ -10,6 +10,8 @@ k steps is known by hand; the loop's clock is a fake one that advances
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from unittest import mock
 
@@ -22,6 +24,8 @@ from examples.common import interrupt
 from examples.common import logbook
 from examples.common import loop
 from examples.common import provenance
+from examples.common import runlock
+from examples.common import runlock_test
 from examples.common import schema
 
 COMMON = os.path.dirname(os.path.abspath(__file__))
@@ -522,7 +526,7 @@ def make_config(**overrides):
   return config
 
 
-class StartRunTest(absltest.TestCase):
+class StartRunTest(parameterized.TestCase):
 
   def test_writes_the_config(self):
     workdir = os.path.join(self.create_tempdir().full_path, 'a', 'run')
@@ -602,6 +606,59 @@ class StartRunTest(absltest.TestCase):
     self.finish(workdir, make_config(num_steps=8), may_change=['num_steps'])
     with open(os.path.join(workdir, 'result.json')) as f:
       self.assertEqual(json.load(f), {'final_step': 8})
+
+  def test_locks_the_workdir_until_the_result(self):
+    workdir = self.create_tempdir().full_path
+    self.addCleanup(runlock.release, workdir)
+    loop.start_run(workdir, make_config(num_steps=2))
+    self.assertTrue(runlock.holds(workdir))
+    self.assertEqual(runlock.holder(workdir), os.getpid())
+    # The same process starts it again (a resume in a notebook).
+    loop.start_run(workdir, make_config(num_steps=2))
+    run = loop.Loop(workdir, example_dir=COMMON, num_steps=2, eval_every=1,
+                    checkpoint_every=1, desc='toy')
+    toy = Toy()
+    run.train(run.restore(initial_state()), toy.make_step, toy.evaluate,
+              show=lambda row: {}, line=str)
+    # Trained, not yet written: still the run's.
+    self.assertTrue(runlock.holds(workdir))
+    loop.write_result(workdir, {})
+    self.assertFalse(runlock.holds(workdir))
+
+  @parameterized.parameters('interrupt', 'crash')
+  def test_a_run_stopped_in_training_releases_the_lock(self, how):
+    workdir = self.create_tempdir().full_path
+    self.addCleanup(runlock.release, workdir)
+    loop.start_run(workdir, make_config())
+    run = loop.Loop(workdir, example_dir=COMMON, num_steps=10, eval_every=3,
+                    checkpoint_every=6, desc='toy')
+    toy = (Toy(interrupt_at=4) if how == 'interrupt' else Toy(crash_at=4))
+    with self.assertRaises(KeyboardInterrupt if how == 'interrupt'
+                           else RuntimeError):
+      run.train(run.restore(initial_state()), toy.make_step, toy.evaluate,
+                show=lambda row: {}, line=str)
+    self.assertFalse(runlock.holds(workdir))
+
+  def test_refuses_a_workdir_another_process_trains_in(self):
+    # Two sweeps on one work directory trained the same run at once.
+    workdir = self.create_tempdir().full_path
+    holder = subprocess.Popen(
+        [sys.executable, '-c', runlock_test.HOLDER, workdir],
+        cwd=runlock_test.REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True)
+    self.addCleanup(holder.wait)
+    self.addCleanup(holder.kill)
+    self.assertEqual(holder.stdout.readline(), 'locked\n')
+    with self.assertRaises(runlock.RunLocked) as e:
+      loop.start_run(workdir, make_config())
+    self.assertIn(f'{workdir} is in use: another process (pid {holder.pid})',
+                  str(e.exception))
+    self.assertFalse(os.path.exists(os.path.join(workdir, 'config.json')))
+    holder.stdin.close()
+    holder.wait()
+    loop.start_run(workdir, make_config())
+    self.assertTrue(runlock.holds(workdir))
+    runlock.release(workdir)
 
   def test_a_workdir_that_cannot_be_made(self):
     parent = self.create_tempfile().full_path   # a file, not a directory

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 from collections.abc import Mapping, Sequence
+import fcntl
 import functools
 import importlib
 import json
@@ -61,6 +62,7 @@ import numpy as np
 
 from examples.common import cli
 from examples.common import interrupt
+from examples.common import runlock
 from examples.common import schema
 from examples.common import suites
 from examples.common import tables
@@ -281,6 +283,23 @@ class TrainTests(_Example):
       train.train_and_evaluate(config, workdir)
     with open(os.path.join(workdir, 'config.json')) as f:
       self.assertEqual(f.read(), before)
+
+  def test_a_workdir_another_process_holds_is_refused(self):
+    # Two sweeps on one work directory trained the same run at once. The
+    # lock of another process: another open file of the lock (this
+    # process's own lock would let it resume).
+    workdir = self.create_tempdir().full_path
+    fd = os.open(os.path.join(workdir, runlock.FILENAME),
+                 os.O_RDWR | os.O_CREAT)
+    self.addCleanup(os.close, fd)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b'4242\n')
+    with self.assertRaisesRegex(
+        runlock.RunLocked, re.escape(f'{workdir} is in use: another process '
+                                     '(pid 4242)')):
+      self.example_module('train').train_and_evaluate(self.tiny_config(),
+                                                      workdir)
+    self.assertEqual(os.listdir(workdir), [runlock.FILENAME])
 
   def test_bad_config_writes_nothing(self):
     changes, message = self.BAD_CONFIG
