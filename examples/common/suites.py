@@ -590,6 +590,64 @@ def task_text(summary: Mapping[str, Any]) -> str:
   return f'(task overrides of `configs/default.py`: {task})'
 
 
+def seeds_text(seeds: Sequence[int]) -> str:
+  """``'seed 0'``, ``'seeds 0, 2'``."""
+  return (f'seed {seeds[0]}' if len(seeds) == 1
+          else 'seeds ' + ', '.join(map(str, seeds)))
+
+
+def row_seeds(summary: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+  """``' (seed 0)'`` after a row's name if it lacks a seed of the table.
+
+  Empty for a row of every seed of the table (a complete table reads as
+  before).
+  """
+  if list(row['seeds']) == list(summary['seeds']):
+    return ''
+  return f' ({seeds_text(row["seeds"])})'
+
+
+def partial_text(summary: Mapping[str, Any], names: Sequence[str] | None,
+                 about: str) -> str | None:
+  """Which runs lack a seed of the table; None if none does.
+
+  A table of partial runs (``--table_only`` during a sweep, runs missing
+  seeds) states its seeds once; a row of fewer seeds must say which it has
+  (``row_seeds``), or its per-seed lists and means read as the table's.
+
+  Args:
+    summary: the table's summary (``seeds`` and ``results``, whose rows have
+      ``seeds``).
+    names: the runs to account for, in the table's order: each lacking a
+      seed of the table is named with the seeds it has, or ``none`` if it
+      has no row. None: the table's rows, and its baseline (what its
+      comparisons divide by) if it has none; a run of the suite with no row
+      is then left out, as in a table of the runs chosen by ``--only``.
+    about: what follows the list: how the table's numbers read for those
+      runs (which comparisons take the seeds both runs have).
+
+  Returns:
+    ``'**Not every run has finished every seed** (seeds 0, 1): `a` seed 0
+    only; `b` none. <about>'``, or None.
+  """
+  seeds = list(summary['seeds'])
+  if names is None:
+    base = summary.get('baseline')
+    names = ([base] if base is not None and base not in summary['results']
+             else []) + list(summary['results'])
+  short = []
+  for name in names:
+    row = summary['results'].get(name)
+    have = list(row['seeds']) if row else []
+    if have != seeds:
+      short.append(f'`{name}` ' + (seeds_text(have) + ' only' if have
+                                    else 'none'))
+  if not short:
+    return None
+  return (f'**Not every run has finished every seed** ({seeds_text(seeds)})'
+          f': {"; ".join(short)}. {about}')
+
+
 def measured(summary: Mapping[str, Any]) -> str:
   """``'Measured <dates>, <environment>.'`` for a table's caption."""
   started = summary['started']

@@ -117,6 +117,49 @@ def build(*overrides):
   return config
 
 
+class PartialTest(absltest.TestCase):
+  """A table of runs short of a seed says which seeds each row has."""
+
+  @staticmethod
+  def summary(**seeds_of):
+    return {'seeds': [0, 1, 2], 'baseline': 'adam',
+            'results': {name: {'seeds': seeds}
+                        for name, seeds in seeds_of.items()}}
+
+  def test_a_complete_table_says_nothing_more(self):
+    # Every row of every seed: the published tables read as before.
+    summary = self.summary(adam=[0, 1, 2], snr=[0, 1, 2])
+    self.assertIsNone(suites.partial_text(summary, None, 'About.'))
+    self.assertIsNone(suites.partial_text(summary, ['adam', 'snr'], 'A.'))
+    self.assertEqual(suites.row_seeds(summary, summary['results']['snr']), '')
+
+  def test_rows_short_of_a_seed_are_named_with_theirs(self):
+    summary = self.summary(adam=[0, 1, 2], snr=[0], slow=[0, 2])
+    self.assertEqual(suites.row_seeds(summary, summary['results']['snr']),
+                     ' (seed 0)')
+    self.assertEqual(suites.row_seeds(summary, summary['results']['slow']),
+                     ' (seeds 0, 2)')
+    self.assertEqual(
+        suites.partial_text(summary, None, 'Means are over those.'),
+        '**Not every run has finished every seed** (seeds 0, 1, 2): `snr` '
+        'seed 0 only; `slow` seeds 0, 2 only. Means are over those.')
+
+  def test_runs_without_a_row(self):
+    # By default a run of the suite with no row (not chosen by --only) is
+    # not named, but the baseline every comparison divides by is.
+    summary = self.summary(snr=[0, 1, 2])
+    self.assertEqual(
+        suites.partial_text(summary, None, 'A.'),
+        '**Not every run has finished every seed** (seeds 0, 1, 2): `adam` '
+        'none. A.')
+    # Named runs: each one accounted for, in the order given.
+    self.assertEqual(
+        suites.partial_text(summary, ['adam', 'snr', 'other'], 'A.'),
+        '**Not every run has finished every seed** (seeds 0, 1, 2): `adam` '
+        'none; `other` none. A.')
+    self.assertEqual(suites.seeds_text([3]), 'seed 3')
+
+
 class ChangesTest(absltest.TestCase):
   """What the runs ran with in place of the suite's config."""
 

@@ -234,7 +234,8 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
                           for r in row['same_seed_ratios'])
     mask = '-' if row['mean_mask'] is None else f'{row["mean_mask"]:.2f}'
     lines.append(
-        f'| {row["label"]} (`{name}`) | {row["reached"]}/{len(row["seeds"])}'
+        f'| {row["label"]} (`{name}`){suites.row_seeds(summary, row)} | '
+        f'{row["reached"]}/{len(row["seeds"])}'
         f' | {_steps(r["steps_to_target"] for r in row["per_seed"])} | '
         f'{median} | {tables.ratio_text(row["ratio"], floor)} | '
         f'{same_seed} | '
@@ -264,6 +265,11 @@ def render(summary: Mapping[str, Any]) -> str:
           unmeasured='No noise floor was measured for this table: read '
           'ratios near 1 with care (the same seed under another summation '
           'order can move steps to the target by 10% or more).'),
+      *filter(None, [suites.partial_text(
+          summary, None, 'Their per-seed lists, their count of seeds at '
+          f'{target:.0%} and their medians are of the seeds they have; "x '
+          f'{summary["baseline"]} (same seed)" compares the seeds both runs '
+          f'have, "x {summary["baseline"]} (median)" the two medians.')]),
       markdown_table(summary),
       suites.commands_text(summary)])
 

@@ -252,7 +252,7 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     ratios = ', '.join(tables.ratio_text(r, floor)
                        for r in row['same_seed_ratios'])
     lines.append(
-        f'| {row["label"]} (`{name}`) | '
+        f'| {row["label"]} (`{name}`){suites.row_seeds(summary, row)} | '
         f'{_list([r["best_clean_psnr"] for r in seeds], _db)} | '
         f'{_list([r["best_clean_step"] for r in seeds], steps)} | '
         f'{_list([r["final_clean_psnr"] for r in seeds], _db)} | '
@@ -297,6 +297,11 @@ def render(summary: Mapping[str, Any]) -> str:
           'ratios near 1 and PSNR differences of a few hundredths of a dB '
           'with care (the same seed under another summation order can move '
           'them).'),
+      *filter(None, [suites.partial_text(
+          summary, None, 'Their per-seed lists are of the seeds they have '
+          f'and their means over those; "final clean - {base}", "steps to '
+          f'{base}\'s best clean" and "x {base}" compare the seeds both runs '
+          'have.')]),
       markdown_table(summary),
       suites.commands_text(summary)])
 

@@ -584,6 +584,27 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
     self.assertEqual(out.returncode, 0, out.stderr)
     self.assertIn(f'wrote {os.path.join(workdir, "results.md")}', out.stdout)
 
+  def test_a_partial_table_says_which_seeds_each_run_has(self):
+    # --table_only during a sweep: Adam (the baseline) has not finished and
+    # no run has seed 1. The caption's "seeds 0,1" must not pass for every
+    # row's, nor must a row's per-seed lists.
+    workdir = self.tiny_runs()
+    os.remove(os.path.join(workdir, 'adam', 'seed_0', 'result.json'))
+    table = compare.render(compare.tabulate(workdir, 'tiny', [0, 1]))
+    self.assertIn(
+        '**Not every run has finished every seed** (seeds 0, 1): `adam` '
+        'none; `adam_early_stop` seed 0 only; `snr_adam` seed 0 only; '
+        '`streaming` seed 0 only. Their per-seed lists are of the seeds they '
+        'have and their means over those; "final clean - adam", "steps to '
+        'adam\'s best clean" and "x adam" compare the seeds both runs have.',
+        table)
+    self.assertIn('(`snr_adam`) (seed 0) | ', table)
+    # A table of the seeds every run has says nothing of the kind.
+    complete = compare.render(compare.tabulate(self.tiny_runs(), 'tiny',
+                                               [0]))
+    self.assertNotIn('Not every run', complete)
+    self.assertIn('(`snr_adam`) | ', complete)
+
   def test_first_step_at(self):
     rows = [{'step': step, 'clean_psnr': psnr} for step, psnr in
             ((25, 20.0), (50, 26.0), (75, 26.5), (100, 25.0))]

@@ -404,10 +404,8 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     mask = '-' if row['mean_mask'] is None else f'{row["mean_mask"]:.2f}'
     early = (_list([r['early_stop_test_accuracy'] for r in seeds])
              if row['optimizer'] == 'adam_early_stop' else '-')
-    which = ('' if row['seeds'] == list(summary['seeds'])
-             else f' ({_seeds_text(row["seeds"])})')
     lines.append(
-        f'| `{name}`{which} | '
+        f'| `{name}`{suites.row_seeds(summary, row)} | '
         f'{_list([r["best_test_accuracy"] for r in seeds])} | '
         f'{_list([r["best_test_step"] for r in seeds], _step)} | '
         f'{_list([r["final_test_accuracy"] for r in seeds])} | '
@@ -420,34 +418,18 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _seeds_text(seeds) -> str:
-  return (f'seed {seeds[0]}' if len(seeds) == 1
-          else 'seeds ' + ', '.join(map(str, seeds)))
-
-
 def partial_text(summary: Mapping[str, Any]) -> str | None:
   """Which runs have not finished every seed of the table; None if all have.
 
-  A table of partial runs (``--table_only`` during a sweep) states its
-  seeds once; a row of fewer seeds must say which it has, or its per-seed
-  lists and means read as the table's.
+  ``suites.partial_text`` over every run of the suite (one with no seed
+  too: the targets need Adam's).
   """
-  seeds = list(summary['seeds'])
   suite = SUITES.get(summary['suite'])
   names = list(suite.runs) if suite else list(summary['results'])
-  short = []
-  for name in names:
-    row = summary['results'].get(name)
-    have = list(row['seeds']) if row else []
-    if have != seeds:
-      short.append(f'`{name}` ' + (_seeds_text(have) + ' only' if have
-                                    else 'none'))
-  if not short:
-    return None
-  return (f'**Not every run has finished every seed** ({_seeds_text(seeds)}'
-          f'): {"; ".join(short)}. Their per-seed lists are of the seeds '
-          'they have and their means over those; "final - Adam" and the '
-          'targets compare the seeds both runs have.')
+  return suites.partial_text(
+      summary, names, 'Their per-seed lists are of the seeds they have and '
+      'their means over those; "final - Adam" and the targets compare the '
+      'seeds both runs have.')
 
 
 def render(summary: Mapping[str, Any]) -> str:
