@@ -6,8 +6,9 @@ Reads runs made with ``--config.snr.population_risk=True`` (any example;
 each row of their ``metrics.jsonl`` holds ``train_loss``,
 ``population_loss``, ``batch_fraction`` and the tracker's estimates), and
 writes a table (``population.md``, ``population.json``) and a figure
-(``population.png``: for each run, the measured held-out loss, the training
-loss and the estimate; the measured and estimated gaps)::
+(``population.png``: for each run of the first seed, the measured held-out
+loss, the training loss and the estimate; the measured and estimated
+gaps)::
 
   python -m examples.common.population_report \
       --runs='runs/pop/*/*/seed_0' --out=runs/pop \
@@ -128,7 +129,10 @@ def report(patterns: Sequence[str], out: str) -> tuple[str, list[dict]]:
     f.write(text + '\n')
   with open(os.path.join(out, 'population.json'), 'w') as f:
     json.dump(records, f, indent=1)
-  figure(runs, os.path.join(out, 'population.png'))
+  # One seed of each run in the figure (the table has them all).
+  first = min(run['config'].get('seed', 0) for run in runs)
+  figure([run for run in runs if run['config'].get('seed', 0) == first],
+         os.path.join(out, 'population.png'))
   return text, records
 
 
