@@ -33,7 +33,7 @@ class ReportTest(absltest.TestCase):
       self.assertTrue(os.path.exists(os.path.join(out, name)), name)
     run = population_report.read_run(os.path.join(root, 'adam', 'seed_0'))
     want = population.assess(run['rows'], run['batch_fraction'])
-    got = next(r for r in records if r['path'].endswith('adam/seed_0'))
+    got = next(r for r in records if r['path'].endswith('/adam/seed_0'))
     self.assertEqual(got['pearson_changes'], want['pearson_changes'])
     self.assertIn('noisy_labels: adam, seed 0', text)
     with open(os.path.join(out, 'population.json')) as f:
