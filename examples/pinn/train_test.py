@@ -9,7 +9,6 @@ examples/common/testing.py's, mixed in below.
 import json
 import math
 import os
-import shutil
 
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -191,16 +190,16 @@ class SchemaTest(testing.SchemaTests, parameterized.TestCase):
       config_schema.validate(config)
 
 
-class CompareTest(parameterized.TestCase):
-  """The tiny suite end to end: every optimizer trains, the table, figures.
+class CompareTest(testing.CompareTests, parameterized.TestCase):
+  """The tiny suite end to end; testing.CompareTests: README blocks."""
 
-  (testing.CompareTests joins once a suite is published in the README.)
-  """
+  PACKAGE = 'examples.pinn'
+  # Every suite but tiny (for tests, never published) has its block.
+  BLOCKS = tuple(suite for suite in compare.SUITES if suite != 'tiny')
 
   def test_tiny_suite_trains_every_optimizer_and_tabulates(self):
     # compare.run_suite('tiny', [0]), trained once per process.
-    workdir = os.path.join(self.create_tempdir().full_path, 'runs')
-    shutil.copytree(testing.tiny_suite('examples.pinn', (0,), ()), workdir)
+    workdir = self.tiny_runs()
     summary = compare.tabulate(workdir, 'tiny', [0])
     names = list(compare.SUITES['tiny'].runs)
     self.assertEqual(list(summary['results']), names)
