@@ -23,6 +23,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -152,7 +154,10 @@ def main(argv):
           os.path.join(_PUBLISH.value, name), 'wb') as dst:
         dst.write(src.read())
   if _README.value:
-    tables.replace_block(_README.value, 'population', text)
+    command = shlex.join(['python', '-m', 'examples.common.population_report',
+                          *sys.argv[1:]])
+    tables.replace_block(_README.value, 'population',
+                         f'{text}\n\nMade by:\n\n    {command}')
 
 
 if __name__ == '__main__':
