@@ -124,7 +124,11 @@ def report(patterns: Sequence[str], out: str) -> tuple[str, list[dict]]:
   paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
   runs = [r for r in map(read_run, paths) if r is not None]
   if not runs:
-    raise ValueError(f'no run with a logged estimate in {list(patterns)}')
+    raise ValueError(
+        f'no run in {list(patterns)} logged both the estimate and a measured '
+        'population loss (runs need --config.snr.population_risk=True; '
+        'label noise other than symmetric has no population loss to '
+        'compare with)')
   text, records = table(runs)
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, 'population.md'), 'w') as f:
@@ -147,6 +151,8 @@ def main(argv):
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   print(text)
+  print(f'wrote population.md, population.json and population.png in '
+        f'{_OUT.value}')
   if _PUBLISH.value:
     os.makedirs(_PUBLISH.value, exist_ok=True)
     for name in ('population.md', 'population.json', 'population.png'):
@@ -156,8 +162,11 @@ def main(argv):
   if _README.value:
     command = shlex.join(['python', '-m', 'examples.common.population_report',
                           *sys.argv[1:]])
-    tables.replace_block(_README.value, 'population',
-                         f'{text}\n\nMade by:\n\n    {command}')
+    try:
+      tables.replace_block(_README.value, 'population',
+                           f'{text}\n\nMade by:\n\n    {command}')
+    except (OSError, ValueError) as e:
+      raise app.UsageError(f'--readme={_README.value}: {e}') from None
 
 
 if __name__ == '__main__':

@@ -46,7 +46,7 @@ class ReportTest(absltest.TestCase):
     self.assertIn(text, tables.read_block(readme, 'population'))
 
   def test_runs_without_the_estimate_are_refused(self):
-    with self.assertRaisesRegex(ValueError, 'no run with a logged estimate'):
+    with self.assertRaisesRegex(ValueError, 'population_risk=True'):
       population_report.report([self.create_tempdir().full_path], '/tmp/x')
 
 

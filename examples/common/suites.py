@@ -742,7 +742,9 @@ def define_flags(example: Example, default_suite: str) -> None:
   flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
   flags.DEFINE_multi_string(
       'override', [], 'field=value, applied to every run (repeatable), e.g. '
-      '--override=mesh_data=2 to re-run a suite data-parallel; the value is '
+      '--override=learning_rate=3e-4 or --override=snr.population_risk=True '
+      '(`main --help` lists the fields; where the example has them, '
+      '--override=mesh_data=2 re-runs a suite data-parallel); the value is '
       'parsed as the type of the default config\'s field; the table says '
       'so.')
   flags.DEFINE_bool('allow_mixed', False, 'Tabulate runs from different '

@@ -180,7 +180,9 @@ def _quiet_tfds():
 def prepare_hint(name: str, where: str) -> str:
   """How to prepare a TFDS dataset for this example and bring it here."""
   return (f'on a machine with internet run `tfds build {name} '
-          '--file_format=array_record` (pip install tensorflow-datasets), '
+          '--file_format=array_record` (pip install tensorflow '
+          'tensorflow-datasets: building needs TensorFlow, reading here does '
+          'not), '
           f'then copy the {name} folder of its data directory '
           f'(~/tensorflow_datasets) into {where}, or point --config.data_dir '
           'at the copy')
