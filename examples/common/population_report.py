@@ -123,6 +123,8 @@ def figure(runs: Sequence[dict[str, Any]], path: str) -> None:
 def report(patterns: Sequence[str], out: str) -> tuple[str, list[dict]]:
   paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
   runs = [r for r in map(read_run, paths) if r is not None]
+  runs.sort(key=lambda r: (r['rows'][-1]['example'], label_of(r),
+                           r['config'].get('seed', 0)))
   if not runs:
     raise ValueError(
         f'no run in {list(patterns)} logged both the estimate and a measured '
