@@ -329,6 +329,21 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     self.assertLess(float(state.diagonal_error), so_tolerance())
     self.assertTrue(np.isfinite(float(state.last.population)))
 
+  def test_initial_state_can_be_donated(self):
+    # Regression: init used one zero array for five fields, and a jitted
+    # step donating the state failed ("donate the same buffer twice").
+    params, loss, batch = _model()
+    tracker = so.track_population_risk(optax.sgd(0.1))
+
+    @jax.jit
+    def stats_of(params):
+      return so.value_and_grad_stats(loss)(params, batch)[1]
+    step = jax.jit(tracker.update, donate_argnums=(1,))
+    state = tracker.init(params)
+    for _ in range(2):
+      _, state = step(stats_of(params), state, params)
+    self.assertEqual(int(state.count), 2)
+
   def test_example_order_does_not_matter(self):
     params, loss, (x, y) = _model()
     perm = np.random.default_rng(1).permutation(B)

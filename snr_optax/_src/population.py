@@ -335,12 +335,14 @@ def track_population_risk(
   inner = optax.with_extra_args_support(inner)
 
   def init_fn(params):
-    zero = jnp.zeros([], jnp.float32)
+    # A new array for each field: one array in several leaves could not be
+    # donated (jax.jit(..., donate_argnums=...) refuses a buffer twice).
+    zero = lambda: jnp.zeros([], jnp.float32)
     return TrackPopulationRiskState(
         inner_state=inner.init(params), count=jnp.zeros([], jnp.int32),
-        train_change=zero, population_change=zero,
-        last=PopulationRiskDelta(train=zero, population=zero),
-        diagonal_error=zero)
+        train_change=zero(), population_change=zero(),
+        last=PopulationRiskDelta(train=zero(), population=zero()),
+        diagonal_error=zero())
 
   def update_fn(updates, state, params=None, *, grad_stats=None,
                 **extra_args):
