@@ -344,6 +344,16 @@ class TrackPopulationRiskTest(parameterized.TestCase):
       _, state = step(stats_of(params), state, params)
     self.assertEqual(int(state.count), 2)
 
+  def test_integer_statistics_are_one_clear_line(self):
+    stats = so.GradStats(mean={'w': jnp.ones(2, jnp.int32)},
+                         sum_sq_dev={'w': jnp.ones(2, jnp.int32)},
+                         count=jnp.asarray(4, jnp.int32))
+    tracker = so.track_population_risk(optax.sgd(0.1))
+    with self.assertRaisesRegex(ValueError, 'floating') as cm:
+      tracker.update(stats, tracker.init({'w': jnp.zeros(2, jnp.int32)}),
+                     {'w': jnp.zeros(2, jnp.int32)})
+    self.assertNotIn('\n', str(cm.exception))
+
   def test_example_order_does_not_matter(self):
     params, loss, (x, y) = _model()
     perm = np.random.default_rng(1).permutation(B)

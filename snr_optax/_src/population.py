@@ -58,6 +58,14 @@ def _check_real(tree: PyTree, what: str) -> None:
                        'estimate is defined for real parameters only.')
 
 
+def _check_floating(tree: PyTree, what: str) -> None:
+  for leaf in jax.tree.leaves(tree):
+    if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+      raise ValueError(f'{what} has a leaf of dtype {jnp.result_type(leaf)}; '
+                       'the population-risk estimate differentiates the '
+                       'update in the batch mean, which must be floating.')
+
+
 def _tree_dot(a: PyTree, b: PyTree) -> jax.Array:
   """sum over all leaves and coordinates of a * b, in at least float32."""
   terms = [jnp.sum(x.astype(stats_lib.accumulation_dtype(x.dtype))
@@ -308,7 +316,7 @@ def track_population_risk(
 
   Raises:
     ValueError: (at ``update``) for statistics that are not structured like
-      the parameters, or complex parameters.
+      the parameters, or complex or integer ones.
 
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
@@ -348,6 +356,7 @@ def track_population_risk(
                 **extra_args):
     stats, _ = transforms.stats_and_reference(updates, params, grad_stats)
     _check_real(stats.mean, 'the statistics')
+    _check_floating(stats.mean, 'the statistics')
 
     def step(mean):
       step_stats = stats._replace(mean=mean)
