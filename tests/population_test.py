@@ -329,6 +329,32 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     self.assertLess(float(state.diagonal_error), so_tolerance())
     self.assertTrue(np.isfinite(float(state.last.population)))
 
+  def test_inner_state_keeps_its_dtypes(self):
+    # Regression: the float32 batch mean went to a plain optax optimizer of
+    # bfloat16 parameters, whose moments turned float32 (a scan's carry
+    # broke). The inner optimizer now gets the mean in the parameters'
+    # dtype, as it would without the tracker.
+    params, loss, batch = _model()
+    params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
+    opt = optax.adam(1e-2)
+    tracker = so.track_population_risk(opt)
+
+    def body(carry, _):
+      params, state = carry
+      stats = so.value_and_grad_stats(loss)(params, batch)[1]
+      updates, state = tracker.update(stats, state, params)
+      return (optax.apply_updates(params, updates), state), updates
+    state = tracker.init(params)
+    (_, final), _ = jax.lax.scan(body, (params, state), None, length=2)
+    self.assertEqual(jax.tree.map(lambda a: a.dtype, final.inner_state),
+                     jax.tree.map(lambda a: a.dtype, state.inner_state))
+    stats = so.value_and_grad_stats(loss)(params, batch)[1]
+    got, _ = jax.jit(tracker.update)(stats, state, params)
+    want, _ = jax.jit(opt.update)(
+        optax.tree.cast_like(stats.mean, params), opt.init(params), params)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_array_equal(g, w)
+
   def test_initial_state_can_be_donated(self):
     # Regression: init used one zero array for five fields, and a jitted
     # step donating the state failed ("donate the same buffer twice").

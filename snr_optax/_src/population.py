@@ -301,6 +301,11 @@ def track_population_risk(
   ``optax.clip_by_global_norm`` while it clips, or a ``"tensor"`` reduction
   of a soft mask) the step's estimates are NaN rather than wrong.
 
+  The inner optimizer gets the batch mean cast to the dtype of the
+  gradients (``grad_stats=`` form) or of the parameters, as without the
+  tracker, so its state keeps its dtypes; the derivatives are taken with
+  respect to the statistics' mean (at least float32).
+
   With combined statistics of several terms (:func:`snr_optax.combine_stats`)
   the estimate is first order (no curvature term).
 
@@ -354,14 +359,20 @@ def track_population_risk(
 
   def update_fn(updates, state, params=None, *, grad_stats=None,
                 **extra_args):
-    stats, _ = transforms.stats_and_reference(updates, params, grad_stats)
+    stats, reference = transforms.stats_and_reference(updates, params,
+                                                      grad_stats)
     _check_real(stats.mean, 'the statistics')
     _check_floating(stats.mean, 'the statistics')
 
     def step(mean):
+      # The inner optimizer gets the mean in the gradients' (or parameters')
+      # dtype, as without the tracker, so that its state keeps its dtypes;
+      # the derivatives are taken in the statistics' precision.
       step_stats = stats._replace(mean=mean)
-      return inner.update(mean, state.inner_state, params,
-                          grad_stats=step_stats, **extra_args)
+      return inner.update(optax.tree.cast_like(mean, reference),
+                          state.inner_state, params, grad_stats=step_stats,
+                          **extra_args)
+
 
     new_updates, inner_state = step(stats.mean)
     ones = jax.tree.map(jnp.ones_like, stats.mean)
