@@ -355,6 +355,45 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
       np.testing.assert_array_equal(g, w)
 
+  def test_refuses_to_wrap_accumulation(self):
+    # Regression: wrapped around accumulate_stats or MultiSteps, the tracker
+    # differentiated the update in one micro-batch's mean and paired it with
+    # that micro-batch's noise: finite, wrong estimates. The other order is
+    # exact: it sees the merged statistics.
+    params, loss, (x, y) = _model()
+    for inner in (so.accumulate_stats(optax.sgd(0.1), 2),
+                  optax.MultiSteps(optax.sgd(0.1), 2),
+                  optax.chain(optax.scale(1.0),
+                              so.accumulate_stats(optax.sgd(0.1), 2))):
+      with self.assertRaisesRegex(ValueError, 'accumulate_stats') as cm:
+        so.track_population_risk(inner).init(params)
+      self.assertNotIn('\n', str(cm.exception))
+    outer = so.accumulate_stats(so.track_population_risk(optax.sgd(0.1)), 2)
+    state = outer.init(params)
+    for half in range(2):
+      part = (x[half * 8:(half + 1) * 8], y[half * 8:(half + 1) * 8])
+      stats = so.value_and_grad_stats(loss)(params, part)[1]
+      _, state = outer.update(stats, state, params)
+    direct = so.track_population_risk(optax.sgd(0.1))
+    stats = so.value_and_grad_stats(loss)(params, (x, y))[1]
+    _, want = direct.update(stats, direct.init(params), params)
+    np.testing.assert_allclose(float(state.inner_state.last.population),
+                               float(want.last.population), rtol=1e-5)
+
+  def test_apply_if_finite_inside_keeps_the_step(self):
+    # so.apply_if_finite outside the tracker would skip a clipped step for
+    # its NaN estimate; inside (as documented) the step is taken.
+    params, loss, batch = _model()
+    inner = optax.chain(optax.clip_by_global_norm(1e-3), optax.sgd(0.1))
+    stats = so.value_and_grad_stats(loss)(params, batch)[1]
+    want, _ = inner.update(stats.mean, inner.init(params), params)
+    tracker = so.track_population_risk(so.apply_if_finite(inner, 3))
+    got, state = jax.jit(tracker.update)(stats, tracker.init(params), params)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(g, w, rtol=1e-6)
+    self.assertTrue(bool(state.inner_state.last_finite))
+    self.assertTrue(np.isnan(float(state.last.population)))
+
   def test_initial_state_can_be_donated(self):
     # Regression: init used one zero array for five fields, and a jitted
     # step donating the state failed ("donate the same buffer twice").

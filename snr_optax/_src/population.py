@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from snr_optax._src import accumulation
 from snr_optax._src import stats as stats_lib
 from snr_optax._src import transforms
 from snr_optax._src import validation
@@ -247,6 +248,18 @@ def _probe(tree: PyTree) -> PyTree:
   return jax.tree.map(signs, tree)
 
 
+def _check_no_accumulation(inner_state: optax.OptState) -> None:
+  """Refuses an inner optimizer that accumulates micro-batches."""
+  kinds = (accumulation.AccumulateStatsState, optax.MultiStepsState)
+  nodes = jax.tree.leaves(inner_state, is_leaf=lambda x: isinstance(x, kinds))
+  if any(isinstance(node, kinds) for node in nodes):
+    raise ValueError(
+        'track_population_risk cannot wrap snr_optax.accumulate_stats or '
+        'optax.MultiSteps: it would see each micro-batch\'s statistics, not '
+        'those of the step the update is made from; wrap the other way, '
+        'snr_optax.accumulate_stats(snr_optax.track_population_risk(opt), k).')
+
+
 def track_population_risk(
     inner: optax.GradientTransformation,
 ) -> optax.GradientTransformationExtraArgs:
@@ -306,6 +319,15 @@ def track_population_risk(
   tracker, so its state keeps its dtypes; the derivatives are taken with
   respect to the statistics' mean (at least float32).
 
+  Composition: the tracker must see the step the update is made from, so
+  it refuses to wrap :func:`snr_optax.accumulate_stats` or
+  ``optax.MultiSteps``; wrap it instead,
+  ``so.accumulate_stats(so.track_population_risk(opt), k)``. Put
+  :func:`snr_optax.apply_if_finite` inside it,
+  ``so.track_population_risk(so.apply_if_finite(opt, n))``: outside, it
+  reads the tracker's state and would skip every step whose estimate is
+  NaN (refused as not diagonal), finite as its update is.
+
   With combined statistics of several terms (:func:`snr_optax.combine_stats`)
   the estimate is first order (no curvature term).
 
@@ -321,7 +343,9 @@ def track_population_risk(
 
   Raises:
     ValueError: (at ``update``) for statistics that are not structured like
-      the parameters, or complex or integer ones.
+      the parameters, or complex or integer ones; (at ``init`` and
+      ``update``) if ``inner`` accumulates micro-batches
+      (:func:`snr_optax.accumulate_stats`, ``optax.MultiSteps``).
 
   References:
     Litman and Guo, `A Theory of Generalization in Deep Learning
@@ -351,8 +375,10 @@ def track_population_risk(
     # A new array for each field: one array in several leaves could not be
     # donated (jax.jit(..., donate_argnums=...) refuses a buffer twice).
     zero = lambda: jnp.zeros([], jnp.float32)
+    inner_state = inner.init(params)
+    _check_no_accumulation(inner_state)
     return TrackPopulationRiskState(
-        inner_state=inner.init(params), count=jnp.zeros([], jnp.int32),
+        inner_state=inner_state, count=jnp.zeros([], jnp.int32),
         train_change=zero(), population_change=zero(),
         last=PopulationRiskDelta(train=zero(), population=zero()),
         diagonal_error=zero())
@@ -363,6 +389,7 @@ def track_population_risk(
                                                       grad_stats)
     _check_real(stats.mean, 'the statistics')
     _check_floating(stats.mean, 'the statistics')
+    _check_no_accumulation(state.inner_state)
 
     def step(mean):
       # The inner optimizer gets the mean in the gradients' (or parameters')
