@@ -342,7 +342,7 @@ def track_population_risk(
     400 coordinates whose SNRs span three decades, ``snr_adam``'s default
     hard mask (before Adam, after five steps) gave 27%, 27%, 30% and 48%
     of the explicit leave-one-out gap at b = 64, 256, 1024 and 4096,
-    where the ``"snr"`` mask's estimate was within 0.1%.
+    where the ``"snr"`` mask's estimate was within 1%.
   * the ``"snr"``/``"soft"`` masks add their derivative in mu at fixed nu.
   * :func:`snr_optax.streaming_snr_adamw`: its mask reads Adam's first
     moment, so J includes the mask's derivative through it.
