@@ -41,8 +41,8 @@ def _model():
 def _per_example_loop(loss, params, batch):
   """[b, ...] gradients, one jax.grad per example (no vmap, no library)."""
   x, y = batch
-  grads = [jax.grad(loss)(params, (x[i:i + 1], y[i:i + 1]))
-           for i in range(x.shape[0])]
+  grad = jax.jit(jax.grad(loss))    # one example at a time, one program
+  grads = [grad(params, (x[i:i + 1], y[i:i + 1])) for i in range(x.shape[0])]
   return {k: np.stack([np.asarray(g[k], np.float64) for g in grads])
           for k in params}
 
@@ -56,10 +56,11 @@ def _loo_reference(opt, state, params, per_example):
   """(1/b) sum_i <g_i, U(mu^(-i))>: the optimizer run on each LOO mean."""
   b = next(iter(per_example.values())).shape[0]
   total = 0.0
+  update = jax.jit(lambda stats: opt.update(stats.mean, state, params,
+                                            grad_stats=stats)[0])
   for i in range(b):
     rest = {k: np.delete(g, i, axis=0) for k, g in per_example.items()}
-    loo = so.stats_from_per_example(jax.tree.map(jnp.asarray, rest))
-    u, _ = opt.update(loo.mean, state, params, grad_stats=loo)
+    u = update(so.stats_from_per_example(jax.tree.map(jnp.asarray, rest)))
     total += _dot({k: g[i] for k, g in per_example.items()}, u)
   return total / b
 
@@ -141,8 +142,8 @@ class PopulationRiskDeltaTest(parameterized.TestCase):
       so.population_risk_delta(stats, u, {'w': jnp.full(3, -0.1)},
                                {'w': jnp.zeros(3)})
     tracker = so.track_population_risk(optax.sgd(0.1))
-    _, state = tracker.update(stats, tracker.init({'w': jnp.zeros(3)}),
-                              {'w': jnp.zeros(3)})
+    zeros = {'w': jnp.zeros(3)}
+    _, state = jax.jit(tracker.update)(stats, tracker.init(zeros), zeros)
     np.testing.assert_allclose(float(state.last.gap), 0.1 * nu.sum(),
                                rtol=1e-5)
 
@@ -284,7 +285,7 @@ class TrackPopulationRiskTest(parameterized.TestCase):
       stats = so.stats_from_per_example(
           jax.tree.map(jnp.asarray, per_example))
       tracker = so.track_population_risk(opt)
-      _, state = tracker.update(stats, tracker.init(params), params)
+      _, state = jax.jit(tracker.update)(stats, tracker.init(params), params)
       # float32 outputs
       np.testing.assert_allclose(float(state.last.population), want,
                                  rtol=1e-6)
@@ -315,7 +316,7 @@ class TrackPopulationRiskTest(parameterized.TestCase):
         stats = so.stats_from_per_example(jax.tree.map(jnp.asarray, scaled))
         tracker = so.track_population_risk(opt)
         t_state = tracker.init(params)._replace(inner_state=state)
-        _, t_state = tracker.update(stats, t_state, params)
+        _, t_state = jax.jit(tracker.update)(stats, t_state, params)
         errors.append(abs(float(t_state.last.population) - want)
                       / abs(float(t_state.last.gap)))
     self.assertLess(errors[0], 0.2)
@@ -381,8 +382,9 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     tracker = so.track_population_risk(opt)
     state = tracker.init(params)
     update = jax.jit(tracker.update)
+    stats_fn = jax.jit(lambda p, b: so.value_and_grad_stats(loss)(p, b)[1])
     for step in range(2):
-      stats = so.value_and_grad_stats(loss)(params, (x * (1 + step), y))[1]
+      stats = stats_fn(params, (x * (1 + step), y))
       updates, state = update(stats, state, params)
       params = optax.apply_updates(params, updates)
       self.assertEqual(float(state.diagonal_error), 0.0)
@@ -401,7 +403,7 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     def body(carry, _):
       params, state = carry
       stats = so.value_and_grad_stats(loss)(params, batch)[1]
-      updates, state = tracker.update(stats, state, params)
+      updates, state = jax.jit(tracker.update)(stats, state, params)
       return (optax.apply_updates(params, updates), state), updates
     state = tracker.init(params)
     (_, final), _ = jax.lax.scan(body, (params, state), None, length=2)
@@ -485,7 +487,7 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     results = []
     for batch in ((x, y), (x[perm], y[perm])):
       stats = so.value_and_grad_stats(loss)(params, batch)[1]
-      _, state = tracker.update(stats, tracker.init(params), params)
+      _, state = jax.jit(tracker.update)(stats, tracker.init(params), params)
       results.append((float(state.last.train), float(state.last.population)))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5)
 
@@ -497,7 +499,8 @@ class TrackPopulationRiskTest(parameterized.TestCase):
     got = []
     for args, kwargs in (((per_example,), {}), ((stats,), {}),
                          ((stats.mean,), {'grad_stats': stats})):
-      _, state = tracker.update(*args, tracker.init(params), params, **kwargs)
+      _, state = jax.jit(tracker.update)(*args, tracker.init(params), params,
+                                         **kwargs)
       got.append(float(state.last.population))
     np.testing.assert_allclose(got, got[0], rtol=1e-6)
 
