@@ -54,7 +54,13 @@ COLUMNS = (
 
 
 def read_run(path: str) -> dict[str, Any] | None:
-  """A run's name, config and rows; None if it has no estimate logged."""
+  """A finished run's config and rows; None without an estimate logged.
+
+  A run still training (no ``result.json`` yet) is skipped: its table row
+  would change under the reader.
+  """
+  if not os.path.exists(os.path.join(path, 'result.json')):
+    return None
   try:
     with open(os.path.join(path, 'config.json')) as f:
       config = json.load(f)
