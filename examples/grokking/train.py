@@ -174,7 +174,6 @@ def evaluator(run: Setup):
   evaluate_fn = jax.jit(run.loss_fn)
   train = (run.split.train_x, run.split.train_y)
   val = (run.split.val_x, run.split.val_y)
-  batch_fraction = len(run.batch(0)[1]) / len(run.split.train_y)
 
   def evaluate(state):
     train_loss, train_acc = evaluate_fn(state['params'], train)
@@ -185,8 +184,9 @@ def evaluator(run: Setup):
            'mask_fraction': loop.mask_fraction(state['opt_state'])}
     estimates = population.row_fields(state['opt_state'], 'grokking')
     if estimates:   # the held-out pairs are the population
+      fraction = len(run.batch(0)[1]) / len(run.split.train_y)
       row.update(estimates, population_loss=row['val_loss'],
-                 batch_fraction=batch_fraction)
+                 batch_fraction=fraction)
     return row
   return evaluate
 

@@ -203,7 +203,6 @@ def evaluator(run: Setup, on_prediction=None, noise_sigma: float = 0.0):
   tracker's estimates, ``batch_fraction`` and ``losses`` (at the image's
   ``noise_sigma``).
   """
-  batch_fraction = len(run.batch(0)[1]) / len(run.train_pixels)
 
   def evaluate(state):
     prediction = np.asarray(run.predict(state['params']), np.float32)
@@ -211,7 +210,8 @@ def evaluator(run: Setup, on_prediction=None, noise_sigma: float = 0.0):
            'mask_fraction': loop.mask_fraction(state['opt_state'])}
     estimates = population.row_fields(state['opt_state'], 'inr')
     if estimates:
-      row.update(estimates, batch_fraction=batch_fraction,
+      fraction = len(run.batch(0)[1]) / len(run.train_pixels)
+      row.update(estimates, batch_fraction=fraction,
                  **losses(run, prediction, noise_sigma))
     if on_prediction is not None:
       on_prediction(row, prediction)

@@ -384,7 +384,6 @@ def evaluator(run: Setup, config=None):
   """
   dataset = run.task.dataset
   trained = run.task.train
-  batch_fraction = len(run.batch(0)[1]) / len(trained)
 
   def evaluate(state):
     params = state['params']
@@ -397,7 +396,7 @@ def evaluator(run: Setup, config=None):
       symmetric = config is not None and (config.noise_type == 'symmetric'
                                           or config.noise_fraction == 0)
       row.update(
-          estimates, batch_fraction=batch_fraction,
+          estimates, batch_fraction=len(run.batch(0)[1]) / len(trained),
           train_loss=cross_entropy(train_logits[trained],
                                    run.task.noisy_labels[trained]),
           population_loss=(noisy_label_loss(
