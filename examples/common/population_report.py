@@ -30,6 +30,7 @@ from typing import Any
 
 from absl import app
 from absl import flags
+import numpy as np
 
 from examples.common import population
 from examples.common import tables
@@ -108,7 +109,43 @@ def table(runs: Sequence[dict[str, Any]]) -> tuple[str, list[dict]]:
         + f' | {a["estimate_pick_step"]:,}, {a["estimate_pick_loss"]:.4g} | '
         f'{a["holdout_pick_step"]:,}, {a["holdout_pick_loss"]:.4g} | '
         f'{100 * a["pick_excess"]:.1f}% |')
-  return '\n'.join(lines), records
+  return '\n'.join(lines) + _choices(runs), records
+
+
+def _choices(runs: Sequence[dict[str, Any]]) -> str:
+  """Choosing the optimizer and checkpoint at once, per example and seed.
+
+  Among the runs of one example and seed (the same data), the evaluation of
+  least estimated population loss against that of least measured one.
+  """
+  groups: dict[tuple[str, Any], list[tuple[str, dict]]] = {}
+  for run in runs:
+    c = population.curves(run['rows'], run['batch_fraction'])
+    if not len(c['step']) or not np.all(np.isfinite(
+        c['estimated_population_loss'])):
+      continue
+    key = (run['rows'][-1]['example'], run['config'].get('seed'))
+    groups.setdefault(key, []).append((label_of(run).split(': ')[1]
+                                       .split(', seed')[0], c))
+  lines = []
+  for (example, seed), members in sorted(groups.items()):
+    if len(members) < 2:
+      continue
+    def best(key, members=members):
+      name, c, i = min(((n, c, int(np.argmin(c[key]))) for n, c in members),
+                       key=lambda m: m[1][key][m[2]])
+      return name, int(c['step'][i]), float(c['population_loss'][i])
+    est, held = best('estimated_population_loss'), best('population_loss')
+    lines.append(f'| {example}, seed {seed} | {len(members)} | {est[0]} at '
+                 f'step {est[1]:,}: {est[2]:.4g} | {held[0]} at step '
+                 f'{held[1]:,}: {held[2]:.4g} | '
+                 f'{100 * (est[2] / held[2] - 1):.1f}% |')
+  if not lines:
+    return ''
+  return ('\n\nChoosing the optimizer and the checkpoint at once (among the '
+          'runs of one example and seed):\n\n| example | runs | the '
+          'estimate\'s choice: held-out loss | the held-out choice | excess '
+          '|\n|---|---:|---|---|---:|\n' + '\n'.join(lines))
 
 
 def figure(runs: Sequence[dict[str, Any]], path: str) -> None:

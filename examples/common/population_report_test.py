@@ -36,6 +36,13 @@ class ReportTest(absltest.TestCase):
     got = next(r for r in records if r['path'].endswith('/adam/seed_0'))
     self.assertEqual(got['pearson_changes'], want['pearson_changes'])
     self.assertIn('noisy_labels: adam, seed 0', text)
+    # both runs share seed 0: a choice of optimizer and checkpoint at once,
+    # whose held-out side is the least measured loss of either run
+    self.assertIn('Choosing the optimizer and the checkpoint at once', text)
+    least = min(min(r['population_loss'] for r in population_report.read_run(
+        os.path.join(root, o, 'seed_0'))['rows']) for o in ('adam',
+                                                            'snr_adam'))
+    self.assertIn(f': {least:.4g} |', text.split('excess')[-1])
     with open(os.path.join(out, 'population.json')) as f:
       self.assertEqual(json.load(f), records)
     readme = os.path.join(root, 'README.md')
