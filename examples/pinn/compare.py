@@ -6,8 +6,10 @@ Resumable: a finished run (``result.json`` present) is skipped and an
 unfinished one resumes from its last checkpoint. Writes ``results.json``,
 ``results.md`` (the table, with the environment it was measured in and the
 commands that made it), ``errors.png`` (the relative L2 error of every run
-and seed against the step) and ``solutions.png`` (seed 0: the exact
-solution, each run's final prediction and its error) into ``--workdir``;
+and seed against the step; one panel per optimizer when a suite has more
+than 8 runs) and ``solutions.png`` (seed 0: the exact solution, each run's
+final prediction and its error; with more than 8 runs, each optimizer's
+run of the lowest mean final error) into ``--workdir``;
 refuses to put runs from different code or environments into one table.
 
   python -m examples.pinn.compare --suite=beta5 --seeds=0,1,2 \\
@@ -49,31 +51,67 @@ Run, Suite = suites.Run, suites.Suite
 BASELINES = ('adam', 'adamw')
 
 
-def _runs(sweep: bool = True) -> dict[str, Run]:
-  runs = {'adam': Run(adam)}
-  if sweep:
-    # A small learning-rate sweep of both baselines, same schedule shape.
-    runs.update({f'adam_lr{lr}': Run(adam, {'learning_rate': float(lr)})
-                 for lr in ('3e-4', '3e-3')})
-  runs['adamw'] = Run(adamw)
-  if sweep:
-    runs.update({f'adamw_lr{lr}': Run(adamw, {'learning_rate': float(lr)})
-                 for lr in ('3e-4', '3e-3')})
-  runs.update({'snr_adam': Run(snr_adam), 'streaming': Run(streaming)})
-  return runs
+def _runs(baseline_lrs=('3e-4', '3e-3'), snr_lrs=(), *,
+          sweep: bool = True) -> dict[str, Run]:
+  """Adam and AdamW at lr 1e-3 and ``baseline_lrs``, then the SNR rules.
 
+  ``snr_lrs``: the learning rates of SNR-Adam's and streaming SNR-AdamW's
+  own small sweep, besides the default 1e-3 (empty: the default only).
+  ``sweep=False``: one run per optimizer, at the default.
+  """
+  def at(base, name, lrs):
+    return {f'{name}_lr{lr}': Run(base, {'learning_rate': float(lr)})
+            for lr in (lrs if sweep else ())}
+  return {'adam': Run(adam), **at(adam, 'adam', baseline_lrs),
+          'adamw': Run(adamw), **at(adamw, 'adamw', baseline_lrs),
+          'snr_adam': Run(snr_adam), **at(snr_adam, 'snr_adam', snr_lrs),
+          'streaming': Run(streaming), **at(streaming, 'streaming', snr_lrs)}
+
+
+# Every optimizer at its best learning rate of the same small sweep: the
+# baselines at 3e-4, 1e-3, 3e-3 and 1e-2, the SNR rules at 1e-3, 3e-3 and
+# 1e-2 (best-tuned against best-tuned).
+_TUNED = dict(baseline_lrs=('3e-4', '3e-3', '1e-2'), snr_lrs=('3e-3', '1e-2'))
+
+# A task where the baselines fit the initial data's noise: 16 noisy
+# observations (memorisable), the initial-condition term weighted 10.
+MEMORISE = {'n_initial': 16, 'weights.initial': 10.0}
 
 SUITES: dict[str, Suite] = {
     'beta5': Suite(
         task={},
         about='the default setting (beta 5, initial data with noise sigma '
-              '0.1, tanh MLP 4 x 50, 5,000 steps of a cosine schedule)',
-        runs=_runs()),
+              '0.1, tanh MLP 4 x 50, 5,000 steps of a cosine schedule), '
+              'every optimizer with a small learning-rate sweep',
+        runs=_runs(**_TUNED)),
     'beta30': Suite(
         task={'beta': 30.0},
         about='the hard case of Krishnapriyan et al. (beta 30), otherwise '
               'the default setting',
         runs=_runs()),
+    'memorise': Suite(
+        task=MEMORISE,
+        about='a setting where Adam fits the initial data\'s noise: 16 '
+              'noisy initial observations (not 128), the initial-condition '
+              'term weighted 10, otherwise the default setting; every '
+              'optimizer with a small learning-rate sweep',
+        runs=_runs(**_TUNED)),
+    'memorise_clean': Suite(
+        task={**MEMORISE, 'noise_sigma': 0.0},
+        about='the `memorise` setting with exact initial data (noise sigma '
+              '0): the error that sparse initial data alone leaves',
+        runs={name: run for name, run in _runs(**_TUNED).items()
+              if name in ('adam', 'adam_lr3e-3', 'snr_adam',
+                          'snr_adam_lr3e-3')}),
+    'beta5_lbfgs': Suite(
+        task={'decay_steps': 2000, 'num_steps': 2500, 'lbfgs_after': 2000},
+        about='L-BFGS fine-tuning: the default setting, 2,000 steps of each '
+              'optimizer (the cosine schedule over 2,000 steps), then 500 '
+              'steps of L-BFGS on the full-batch loss, the same for every '
+              'run',
+        runs={name: run for name, run in _runs(**_TUNED).items()
+              if name in ('adam', 'adam_lr3e-3', 'snr_adam',
+                          'snr_adam_lr3e-3')}),
     'tiny': Suite(
         task=tiny.TASK, about='seconds: for tests and CI',
         runs=_runs(sweep=False)),
@@ -90,6 +128,8 @@ def _per_seed(workdir: str, name: str, seed: int) -> dict[str, Any] | None:
           'final_step', 'final_rel_l2', 'final_ic_error_clean',
           'final_ic_error_noisy', 'final_noise_fit', 'seconds_per_step')
   return {'seed': seed, **{k: result[k] for k in keys},
+          # Runs made before the L-BFGS phase existed have no such key.
+          'first_phase_rel_l2': result.get('first_phase_rel_l2'),
           'mean_mask': suites.mean_mask(curve)}
 
 
@@ -125,7 +165,8 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
             [r['steps_to_target'] for r in per_seed]),
         **{f'mean_{key}': suites.mean(r[key] for r in per_seed)
            for key in ('final_rel_l2', 'best_rel_l2', 'final_ic_error_clean',
-                       'final_ic_error_noisy', 'final_noise_fit')},
+                       'final_ic_error_noisy', 'final_noise_fit',
+                       'first_phase_rel_l2')},
         **suites.speed_and_mask(per_seed),
     }
   best_baseline = {}
@@ -140,7 +181,7 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
         tables.speedup(best_baseline.get(r['seed']), r['steps_to_target'])
         for r in row['per_seed']]
   fields = ('beta', 'noise_sigma', 'n_initial', 'target_rel_l2',
-            'eval_every', 'schedule', 'decay_steps')
+            'eval_every', 'schedule', 'decay_steps', 'lbfgs_after')
   config = suites.shared_settings(workdir, the_suite, seeds, fields,
                                   allow_mixed) or make_config(suite,
                                                               names[0], 0)
@@ -154,11 +195,31 @@ def tabulate(workdir: str, suite: str, seeds: list[int], *,
   if curves:
     # Imported here: tabulating a table needs no plotting library.
     from examples.pinn import figures  # pylint: disable=g-import-not-at-top
+    # Many runs (a learning-rate sweep): one panel per optimizer, one
+    # colour per learning rate.
+    many = len(curves) > 8
+    panel_of = {name: rows[name]['overrides']['optimizer']
+                for name in curves} if many else None
+    colour_of = {name: rows[name]['overrides'].get('learning_rate', '')
+                 for name in curves} if many else None
     figures.compare_errors(curves, os.path.join(workdir, 'errors.png'),
                            title=f'{suite}: relative L2 error, every seed',
-                           target=summary['target_rel_l2'])
-    _draw_solutions(workdir, rows, os.path.join(workdir, 'solutions.png'))
+                           target=summary['target_rel_l2'],
+                           panel_of=panel_of, colour_of=colour_of)
+    _draw_solutions(workdir, _best_of_each(rows) if len(rows) > 8 else rows,
+                    os.path.join(workdir, 'solutions.png'))
   return summary
+
+
+def _best_of_each(rows):
+  """Each optimizer's run with the lowest mean final error (its best lr)."""
+  best = {}
+  for name, row in rows.items():
+    optimizer = row['overrides']['optimizer']
+    if optimizer not in best or (row['mean_final_rel_l2']
+                                 < rows[best[optimizer]]['mean_final_rel_l2']):
+      best[optimizer] = name
+  return {name: rows[name] for name in best.values()}
 
 
 def _draw_solutions(workdir: str, rows, path: str) -> None:
@@ -195,12 +256,16 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
   """The table of ``results.md`` (``render`` adds its caption)."""
   floor = (summary.get('noise_floor') or {}).get('factor')
   target = summary['target_rel_l2']
+  # With an L-BFGS phase: the error when it took over, beside the final.
+  lbfgs = bool(summary.get('lbfgs_after'))
   lines = [
       f'| run | steps to rel L2 <= {target:g} (per seed) | median | x best '
       'Adam/AdamW (same seed) | final rel L2 (per seed) | mean final rel '
-      'L2 | mean best rel L2 | u(x, 0) error vs clean / vs noisy (final, '
+      'L2 | ' + ('mean rel L2 before L-BFGS | ' if lbfgs else '')
+      + 'mean best rel L2 | u(x, 0) error vs clean / vs noisy (final, '
       'mean) | noise fit (final, mean) | mean mask | s/step | steps run |',
-      '|---|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|']
+      '|---|---|---:|---|---|---:|' + ('---:|' if lbfgs else '')
+      + '---:|---|---:|---:|---:|---:|']
   for name, row in summary['results'].items():
     seeds = row['per_seed']
     ratios = ', '.join(tables.ratio_text(r, floor)
@@ -211,6 +276,8 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         f'{_num(row["median_steps_to_target"], "{:,.0f}")} | {ratios} | '
         f'{_list([r["final_rel_l2"] for r in seeds], "{:.4f}")} | '
         f'{_num(row["mean_final_rel_l2"], "{:.4f}")} | '
+        + (f'{_num(row.get("mean_first_phase_rel_l2"), "{:.4f}")} | '
+           if lbfgs else '') +
         f'{_num(row["mean_best_rel_l2"], "{:.4f}")} | '
         f'{_num(row["mean_final_ic_error_clean"], "{:.4f}")} / '
         f'{_num(row["mean_final_ic_error_noisy"], "{:.4f}")} | '
@@ -243,7 +310,13 @@ def render(summary: Mapping[str, Any]) -> str:
       'least-squares coefficient of u(x_j, 0) - sin(x_j) on the noise (0: '
       'ignored, 1: fitted). "mean mask" is the mean over evaluations and '
       'seeds of the fraction of coordinates the mask passes; s/step is '
-      'wall-clock training time, only comparable within the table.',
+      'wall-clock training time, only comparable within the table.'
+      + (f' From step {summary["lbfgs_after"]:,} on, every run continues '
+         'with optax.lbfgs (memory 10, zoom line search) on the full-batch '
+         'loss (every collocation point, initial observation and boundary '
+         'time); "mean rel L2 before L-BFGS" is the error at that step, '
+         'and the mask is averaged over the evaluations before it.'
+         if summary.get('lbfgs_after') else ''),
       suites.noise_text(
           summary.get('noise_floor'),
           event=f'reached rel L2 <= {target:g}',

@@ -72,6 +72,10 @@ FIELDS = {
     'weight_decay': schema.real(
         at_least=0, help='decoupled weight decay (adamw and the SNR '
         'optimizers; adam has none), never masked'),
+    'lbfgs_after': schema.integer(
+        at_least=0, help='the first optimizer trains this many steps, '
+        'optax.lbfgs (full batch) the rest, the same for every optimizer; '
+        '0: no L-BFGS'),
     # The SNR mask (snr_adam, streaming_snr_adamw).
     **snr_config.fields(
         placement_help='snr_adam: mask the gradient before Adam, or after'),

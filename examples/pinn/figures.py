@@ -72,25 +72,45 @@ def error_curves(rows: Sequence[Mapping[str, Any]], path: str,
 
 def compare_errors(runs: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]],
                    path: str, title: str = '',
-                   target: float | None = None) -> None:
+                   target: float | None = None,
+                   panel_of: Mapping[str, str] | None = None,
+                   colour_of: Mapping[str, str] | None = None) -> None:
   """The relative L2 error of every run against the step, one line per seed.
 
-  One colour per run; the grey line is the target error.
+  One colour per run (within its panel); the grey line is the target error.
+  ``panel_of``: run name -> panel title, one panel per title side by side
+  with a shared y axis (None: one panel). ``colour_of``: run name -> a key
+  (e.g. its learning rate); runs with the same key share a colour across
+  panels (None: the runs' order within each panel).
   """
   colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-  fig, ax = plt.subplots(figsize=(8, 4.8))
-  for i, (name, seeds) in enumerate(runs.items()):
-    for j, rows in enumerate(seeds):
-      ax.plot(*plots.column(rows, 'rel_l2'), color=colours[i % len(colours)],
-              lw=1.2, alpha=0.8, label=name if j == 0 else None)
-  if target is not None:
-    ax.axhline(target, color='grey', lw=0.8, ls=':',
-               label=f'target ({target:g})')
-  plots.log_steps(ax, decades_only=True)
-  ax.set_yscale('log')
-  ax.set_ylabel('relative L2 error')
-  ax.legend(fontsize=7, ncol=2)
-  ax.set_title(title, fontsize=10)
+  keys = list(dict.fromkeys((colour_of or {}).get(name, name)
+                            for name in runs))
+  panels = list(dict.fromkeys((panel_of or {}).get(name, '') for name in runs))
+  fig, axes = plt.subplots(1, len(panels), figsize=(
+      8 if len(panels) == 1 else 4 * len(panels), 4.8), sharey=True,
+                           squeeze=False)
+  for p, panel in enumerate(panels):
+    ax = axes[0, p]
+    names = [n for n in runs if (panel_of or {}).get(n, '') == panel]
+    for i, name in enumerate(names):
+      if colour_of is not None:
+        i = keys.index(colour_of.get(name, name))
+      for j, rows in enumerate(runs[name]):
+        ax.plot(*plots.column(rows, 'rel_l2'),
+                color=colours[i % len(colours)], lw=1.2, alpha=0.8,
+                label=name if j == 0 else None)
+    if target is not None:
+      ax.axhline(target, color='grey', lw=0.8, ls=':',
+                 label=f'target ({target:g})')
+    plots.log_steps(ax, decades_only=True)
+    ax.set_yscale('log')
+    if p == 0:
+      ax.set_ylabel('relative L2 error')
+    ax.legend(fontsize=7, ncol=1 if panel else 2)
+    if panel:
+      ax.set_title(panel, fontsize=9)
+  fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)

@@ -11,7 +11,10 @@ loss terms, each the mean over its own points,
 
 with r = u_t + beta u_x by autodiff at collocation points p_i, noisy
 observations y_j of the initial condition sin(x_j), and periodic-boundary
-pairs at times t_k. Every ``eval_every`` steps it evaluates on a grid (the
+pairs at times t_k. With ``lbfgs_after`` > 0, the optimizer of the config
+trains the first ``lbfgs_after`` steps and ``optax.lbfgs`` the rest, on
+the full-batch loss (every point of every term), the same for every
+optimizer. Every ``eval_every`` steps it evaluates on a grid (the
 relative L2 error against the exact solution) and at the observed initial
 points (the error of u(x, 0) against the noisy and the clean values, and
 how much of the noise the network has fitted); it logs ``metrics.jsonl``,
@@ -111,6 +114,36 @@ def weights(config) -> dict[str, float]:
   return {term: float(config.weights[term]) for term in config_schema.TERMS}
 
 
+def make_lbfgs_step(config, losses, full_batches):
+  """``(params, lbfgs_state) -> (params, lbfgs_state)``: one L-BFGS step.
+
+  ``optax.lbfgs`` (memory 10, zoom line search) on the full-batch loss:
+  every collocation point, initial observation and boundary time.
+  """
+  w = weights(config)
+  lbfgs = optax.lbfgs()
+
+  def full_loss(params):
+    return sum(w[t] * losses[t](params, full_batches[t]) for t in losses)
+  value_and_grad = optax.value_and_grad_from_state(full_loss)
+
+  def lbfgs_step(params, lbfgs_state):
+    value, grad = value_and_grad(params, state=lbfgs_state)
+    updates, lbfgs_state = lbfgs.update(grad, lbfgs_state, params,
+                                        value=value, grad=grad,
+                                        value_fn=full_loss)
+    return optax.apply_updates(params, updates), lbfgs_state
+
+  return lbfgs, jax.jit(lbfgs_step)
+
+
+def lbfgs_started(state) -> bool:
+  """Whether L-BFGS has taken a step (a state without it: False)."""
+  if 'lbfgs_state' not in state:
+    return False
+  return int(optax.tree_utils.tree_get(state['lbfgs_state'], 'count')) > 0
+
+
 def make_train_step(config, losses, optimizer):
   """One jitted step: the gradient (or the terms' statistics), the update."""
   w = weights(config)
@@ -158,6 +191,7 @@ class Setup(NamedTuple):
   optimizer: optax.GradientTransformation
   state: dict[str, Any]           # {'params', 'opt_state'}
   batch: Callable[[int], Any]     # step -> {'residual', 'initial', 'boundary'}
+  lbfgs_step: Callable[..., Any] | None  # (params, lbfgs_state) -> both
   predict: Callable[[Any], Any]   # params -> u on the grid [nt, nx]
   initial_u: Callable[[Any], Any]  # params -> u at the observed initial points
   residual_rms: Callable[[Any], Any]  # params -> RMS residual on the grid
@@ -204,22 +238,37 @@ def setup(config: ml_collections.ConfigDict) -> Setup:
                                   config.beta)(grid)
     return jnp.sqrt(jnp.mean(jnp.square(r)))
 
-  return Setup(task, losses, optimizer,
-               {'params': params, 'opt_state': optimizer.init(params)},
-               batch, predict,
+  state = {'params': params, 'opt_state': optimizer.init(params)}
+  lbfgs_step = None
+  if config.lbfgs_after:
+    full = {'residual': jnp.asarray(collocation),
+            'initial': (jnp.asarray(initial[0]), jnp.asarray(initial[1])),
+            'boundary': jnp.asarray(boundary)}
+    lbfgs, lbfgs_step = make_lbfgs_step(config, losses, full)
+    state['lbfgs_state'] = lbfgs.init(params)
+  return Setup(task, losses, optimizer, state, batch, lbfgs_step, predict,
                jax.jit(lambda p: u_points(p, initial_points)), residual_rms)
 
 
 def step_maker(config: ml_collections.ConfigDict, run: Setup):
-  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps."""
+  """``() -> train_step`` for ``loop.Loop.train``: compiles, then steps.
+
+  From step ``lbfgs_after`` on (if > 0), the step is L-BFGS's on the
+  full-batch loss; the first optimizer's state is kept as it was.
+  """
   def make_step():
     step_fn = make_train_step(config, run.losses, run.optimizer).lower(
         run.state['params'], run.state['opt_state'], run.batch(0)).compile()
+    lbfgs_fn = None if run.lbfgs_step is None else run.lbfgs_step.lower(
+        run.state['params'], run.state['lbfgs_state']).compile()
 
     def train_step(state, step):
+      if lbfgs_fn is not None and step >= config.lbfgs_after:
+        params, lbfgs_state = lbfgs_fn(state['params'], state['lbfgs_state'])
+        return {**state, 'params': params, 'lbfgs_state': lbfgs_state}
       params, opt_state, _ = step_fn(state['params'], state['opt_state'],
                                      run.batch(step))
-      return {'params': params, 'opt_state': opt_state}
+      return {**state, 'params': params, 'opt_state': opt_state}
     return train_step
   return make_step
 
@@ -253,10 +302,12 @@ def metrics(run: Setup, params) -> dict[str, Any]:
 
 
 def evaluator(run: Setup, on_prediction=None):
-  """``state -> row``: the errors and the mask fraction."""
+  """``state -> row``: the errors and the mask fraction (None once L-BFGS
+  has taken over: the first optimizer's mask no longer acts)."""
   def evaluate(state):
     row = {**metrics(run, state['params']),
-           'mask_fraction': loop.mask_fraction(state['opt_state'])}
+           'mask_fraction': None if lbfgs_started(state)
+                            else loop.mask_fraction(state['opt_state'])}
     if on_prediction is not None:
       on_prediction(row, np.asarray(run.predict(state['params'])))
     return row
@@ -320,6 +371,8 @@ def summarize(config, rows: list[loop.Row], step: int) -> dict[str, Any]:
             and np.isfinite(r['rel_l2'])]
   top = min(finite, key=lambda r: (r['rel_l2'], r['step'])) if finite else None
   target = first_at_most(rows, 'rel_l2', config.target_rel_l2)
+  switch = next((r for r in rows if config.lbfgs_after
+                 and r['step'] == config.lbfgs_after), None)
   return {
       'optimizer': config.optimizer,
       'seed': config.seed,
@@ -332,6 +385,9 @@ def summarize(config, rows: list[loop.Row], step: int) -> dict[str, Any]:
                                 'ic_error_noisy', 'noise_fit')),
       'target_rel_l2': config.target_rel_l2,
       **loop.at_target(target),
+      # With L-BFGS: the steps of the first optimizer and its error then.
+      'lbfgs_after': config.lbfgs_after,
+      'first_phase_rel_l2': None if switch is None else switch['rel_l2'],
       'seconds_per_step': loop.seconds_per_step(rows),
   }
 

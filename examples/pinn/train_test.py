@@ -158,6 +158,30 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     self.assertEqual(result['final_rel_l2'], 0.35)
     self.assertIsNone(train.summarize(config, rows[:1], 5)['steps_to_target'])
 
+  def test_lbfgs_takes_over_and_resumes_exactly(self):
+    # SNR-Adam for 10 steps, then L-BFGS on the full batch: the mask is no
+    # longer reported, result.json has the error at the switch, and a run
+    # stopped inside the L-BFGS phase resumes to the uninterrupted result.
+    config = tiny.get_config()
+    config.update_from_flattened_dict(
+        {'optimizer': 'snr_adam', 'lbfgs_after': 10})
+    whole = self.create_tempdir().full_path
+    result = train.train_and_evaluate(config, whole)
+    rows = testing.read_metrics(whole)
+    self.assertEqual([r['mask_fraction'] is None for r in rows],
+                     [False, False, True, True])
+    self.assertEqual(result['lbfgs_after'], 10)
+    self.assertEqual(result['first_phase_rel_l2'], rows[1]['rel_l2'])
+    self.assertNotEqual(rows[-1]['rel_l2'], rows[1]['rel_l2'])
+    parts = self.create_tempdir().full_path
+    config.num_steps = 15
+    train.train_and_evaluate(config, parts)
+    config.num_steps = 20
+    resumed = train.train_and_evaluate(config, parts)
+    self.assertEqual(resumed['final_rel_l2'], result['final_rel_l2'])
+    self.assertEqual(train.summarize(tiny.get_config(), rows, 20)[
+        'first_phase_rel_l2'], None)
+
 
 class SchemaTest(testing.SchemaTests, parameterized.TestCase):
 
@@ -242,6 +266,20 @@ class CompareTest(testing.CompareTests, parameterized.TestCase):
                      [1.0])
     self.assertEqual(summary['results']['adam']['best_baseline_ratios'],
                      [None])
+
+
+  def test_error_figure_with_one_panel_per_optimizer(self):
+    # A swept suite's figure: panels by optimizer, colours by learning rate.
+    from examples.pinn import figures  # pylint: disable=g-import-not-at-top
+    rows = [[{'step': s, 'rel_l2': 1.0 / s} for s in (50, 100, 150)]]
+    curves = {'adam': rows, 'adam_lr3e-3': rows, 'snr_adam': rows * 2}
+    path = os.path.join(self.create_tempdir().full_path, 'errors.png')
+    figures.compare_errors(
+        curves, path, title='t', target=0.4,
+        panel_of={'adam': 'adam', 'adam_lr3e-3': 'adam',
+                  'snr_adam': 'snr_adam'},
+        colour_of={'adam': '', 'adam_lr3e-3': 0.003, 'snr_adam': ''})
+    self.assertGreater(os.path.getsize(path), 0)
 
 
 class MainTest(testing.MainTests, parameterized.TestCase):

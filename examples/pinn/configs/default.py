@@ -36,6 +36,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.b1 = 0.9
   config.b2 = 0.999
   config.weight_decay = 0.0
+  # Optional L-BFGS fine-tuning (full batch) from this step on; 0: none.
+  config.lbfgs_after = 0
   # SNR mask (snr_adam, streaming_snr_adamw).
   config.snr = snr_config.defaults(microbatch_size=128)
   # Evaluation on a 256 x 101 grid of [0, 2 pi) x [0, 1].
