@@ -220,7 +220,12 @@ class CombineStatsTest(parameterized.TestCase):
       ('nan', float('nan'), 'finite number > 0'),
       ('inf', float('inf'), 'finite number > 0'),
       ('vector', np.ones(2), 'scalar'),
-      ('text', 'one', 'number'))
+      ('text', 'one', 'number'),
+      # Regression: these passed the check and failed later with a
+      # TypeError (a numeric string) or OverflowError, or were taken as 1.
+      ('numeric_text', '1', 'number'),
+      ('bool', True, 'number'),
+      ('huge_int', 10**400, 'number'))
   def test_bad_weight_is_refused_naming_the_term(self, weight, message):
     stats = {k: so.stats_from_per_example(g)
              for k, g in self._terms().items()}
@@ -246,6 +251,11 @@ class CombineStatsTest(parameterized.TestCase):
         (lambda: so.combine_stats(
             [one, so.GradStats(one.mean, one.sum_sq_dev, jnp.int32(1))]),
          r'term \[1\] has 1 example, but .* at least 2'),
+        # Regression: a combined term whose noise does not match its mean
+        # failed inside jax.tree.map with a multi-line pytree error.
+        (lambda: so.combine_stats(
+            [one, one._replace(noise=[jnp.ones(2)])]),
+         r'noise of term \[1\] do not have the structure of its mean'),
     ]
     for fn, message in cases:
       with self.assertRaisesRegex(ValueError, message):

@@ -382,6 +382,10 @@ def combine_stats(
     validation.check_same_structure(
         term.mean, terms[0].mean, what=f'statistics of term {name}',
         reference_name=f'those of term {first}')
+    if term.noise is not None:
+      validation.check_same_structure(
+          term.noise, term.mean, what=f'GradStats.noise of term {name}',
+          reference_name='its mean')
     if term.noise is None and not isinstance(term.count, jax.core.Tracer):
       count = np.asarray(term.count)
       if count.shape == () and count < 2:
@@ -467,10 +471,14 @@ def check_weight(name: str, value: Any) -> None:
     return
   try:
     v = np.asarray(value)
+    # Strings ('1'), booleans and objects (a Python int beyond float64) are
+    # not weights: refused here rather than failing later in the arithmetic.
+    if v.dtype.kind not in 'iufc':
+      raise TypeError
     if np.iscomplexobj(v):
       v = v.real if not np.any(v.imag) else np.asarray(np.nan)
     v = v.astype(np.float64)
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):
     raise ValueError(f'{name} must be a number > 0, got {value!r}.') from None
   if v.shape != ():
     raise ValueError(f'{name} must be a scalar, got shape {v.shape}.')
