@@ -8,6 +8,8 @@ the other examples, inner products in float64 NumPy, and Adam's derivative by
 hand.
 """
 
+import os
+
 import jax
 import jax.numpy as jnp
 from jax.sharding import AxisType
@@ -21,6 +23,9 @@ from absl.testing import parameterized
 import snr_optax as so
 
 B = 16
+# The full matrix (README: SNR_OPTAX_SLOW=1); the default run takes one case
+# of each kind.
+SLOW = os.environ.get('SNR_OPTAX_SLOW') == '1'
 
 
 def _model():
@@ -296,6 +301,8 @@ class TrackPopulationRiskTest(parameterized.TestCase):
       self.assertGreater(abs(first_order - want), 1e-3)
 
   def test_adam_error_shrinks_with_the_noise(self):
+    if not SLOW:   # x64 compiles of their own; the hand derivatives cover Adam
+      self.skipTest('SNR_OPTAX_SLOW=1 runs it')
     # Adam is not polynomial in mu: what the expansion leaves out, relative
     # to the gap it estimates, shrinks like the examples' spread s.
     params, loss, batch = _model()
@@ -370,6 +377,8 @@ class TrackPopulationRiskTest(parameterized.TestCase):
       ('snr_bfloat16', 'snr', jnp.bfloat16),
       ('streaming_float16', 'streaming', jnp.float16))
   def test_elementwise_updates_pass_the_check_exactly(self, name, dtype):
+    if not SLOW and name != 'snr':
+      self.skipTest('SNR_OPTAX_SLOW=1 runs every optimizer and dtype')
     # Regression: the check compared J r with (J 1) r, computed by two
     # differently compiled derivatives; their rounding (bfloat16 or float16
     # optimizers, or Adam's first step, where J is the cancellation of
@@ -520,6 +529,9 @@ class ShardedTest(parameterized.TestCase):
   @parameterized.named_parameters(('auto', AxisType.Auto),
                                   ('explicit', AxisType.Explicit))
   def test_sharded_equals_single_device(self, axis_type):
+    if not SLOW and axis_type == AxisType.Auto:
+      self.skipTest('SNR_OPTAX_SLOW=1 runs Auto axes too (Explicit is the '
+                    'default of jax.make_mesh)')
     params, loss, batch = _model()
     opt = so.track_population_risk(so.snr_adam(1e-2, placement='after'))
 

@@ -175,7 +175,7 @@ class TrainTest(testing.TrainTests, parameterized.TestCase):
     # Every optimizer can log the estimate, on a data-parallel mesh too;
     # the held-out pairs' loss is the measured population loss.
     config = tiny.get_config()
-    config.num_steps = 10
+    config.num_steps = 5
     config.snr.population_risk = True
     config.mesh_data, config.mesh_fsdp = -1, 1
     workdir = self.create_tempdir().full_path
