@@ -26,6 +26,34 @@ import snr_optax as so
 from examples.common import snr_config
 
 
+def snr_optimizer(config: ml_collections.ConfigDict,
+                  learning_rate: optax.ScalarOrSchedule
+                  ) -> optax.GradientTransformation:
+  """``so.snr_adam`` or ``so.streaming_snr_adamw``: ``config.optimizer``'s.
+
+  Every example builds them the same way: Adam's ``b1``, ``b2``, decoupled
+  ``weight_decay`` (never masked), and the mask of ``config.snr``
+  (``snr.placement`` for snr_adam; ``snr.rho`` and ``snr.warmup_steps`` for
+  the streaming form).
+
+  Raises:
+    ValueError: ``config.optimizer`` is neither (the schema refuses it first).
+  """
+  snr = config.snr
+  mask = snr_config.mask_kwargs(snr)
+  if config.optimizer == 'snr_adam':
+    return so.snr_adam(learning_rate, config.b1, config.b2,
+                       placement=snr.placement,
+                       weight_decay=config.weight_decay, **mask)
+  if config.optimizer == 'streaming_snr_adamw':
+    return so.streaming_snr_adamw(learning_rate, config.b1, config.b2,
+                                  rho=snr.rho,
+                                  weight_decay=config.weight_decay,
+                                  warmup_steps=snr.warmup_steps, **mask)
+  raise ValueError(f'config.optimizer {config.optimizer!r} is not an SNR '
+                   'optimizer')
+
+
 def make_train_step(config: ml_collections.ConfigDict,
                     loss_fn: Callable[..., Any],
                     optimizer: optax.GradientTransformation, *,

@@ -32,6 +32,40 @@ def config(optimizer):
       'snr': {'method': 'vmap', 'microbatch_size': 0}})
 
 
+def snr_config(optimizer, **snr):
+  return ml_collections.ConfigDict({
+      'optimizer': optimizer, 'b1': 0.8, 'b2': 0.99, 'weight_decay': 0.1,
+      'snr': {'mode': 'snr', 'alpha': 2.0, 'softness': 0.5,
+              'reduction': 'element', 'placement': 'after', 'rho': 0.9,
+              'warmup_steps': 1, **snr}})
+
+
+class SNROptimizerTest(absltest.TestCase):
+
+  def test_each_is_the_library_optimizer_with_the_configs_settings(self):
+    stats = so.value_and_grad_stats(loss_fn)(PARAMS, BATCH)[1]
+    mask = dict(mode='snr', alpha=2.0, softness=0.5, reduction='element')
+    cases = (
+        ('snr_adam', so.snr_adam(1e-2, 0.8, 0.99, placement='after',
+                                 weight_decay=0.1, **mask)),
+        ('streaming_snr_adamw', so.streaming_snr_adamw(
+            1e-2, 0.8, 0.99, rho=0.9, weight_decay=0.1, warmup_steps=1,
+            **mask)))
+    for name, want in cases:
+      got = steps.snr_optimizer(snr_config(name), 1e-2)
+      inputs = stats if name == 'snr_adam' else stats.mean
+      g_state, w_state = got.init(PARAMS), want.init(PARAMS)
+      for _ in range(3):   # past the streaming warm-up
+        g, g_state = got.update(inputs, g_state, PARAMS)
+        w, w_state = want.update(inputs, w_state, PARAMS)
+        for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(w)):
+          np.testing.assert_array_equal(a, b)
+
+  def test_another_optimizer_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "'adam' is not an SNR"):
+      steps.snr_optimizer(snr_config('adam'), 1e-2)
+
+
 class TrainStepTest(absltest.TestCase):
 
   def assert_trees_equal(self, a, b):

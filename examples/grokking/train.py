@@ -61,9 +61,6 @@ def make_optimizer(config) -> optax.GradientTransformation:
                        weight_decay=config.weight_decay)
   if config.optimizer == 'grokfast':
     return optax.chain(grokfast(), adam, *tail)
-  if config.optimizer == 'snr_adam':
-    return so.snr_adam(lr, config.b1, config.b2, placement=snr.placement,
-                       weight_decay=config.weight_decay, **mask)
   if config.optimizer == 'snr_adam_grokfast':
     # Composition: the filter sees the SNR-masked mean (or, "after", the
     # mean), and Adam sees the filtered gradient.
@@ -71,9 +68,7 @@ def make_optimizer(config) -> optax.GradientTransformation:
       return optax.chain(so.snr_mask(**mask), grokfast(), adam, *tail)
     return optax.chain(so.gated(optax.chain(grokfast(), adam), **mask),
                        *tail)
-  return so.streaming_snr_adamw(lr, config.b1, config.b2, rho=snr.rho,
-                                weight_decay=config.weight_decay,
-                                warmup_steps=snr.warmup_steps, **mask)
+  return steps.snr_optimizer(config, lr)
 
 
 def create_model(config, split: data_lib.Split) -> models.Transformer:

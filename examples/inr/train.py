@@ -30,12 +30,10 @@ import ml_collections
 import numpy as np
 import optax
 
-import snr_optax as so
 from examples.common import checkpoint
 from examples.common import loop
 from examples.common import population
 from examples.common import schema
-from examples.common import snr_config
 from examples.common import steps
 from examples.inr import config_schema
 from examples.inr import data as data_lib
@@ -49,19 +47,12 @@ def make_optimizer(config) -> optax.GradientTransformation:
   The learning rate is constant, as in SIREN's image fitting.
   """
   lr = config.learning_rate
-  snr = config.snr
-  mask = snr_config.mask_kwargs(snr)
   if config.optimizer in ('adam', 'adam_early_stop'):
     if config.weight_decay:
       return optax.adamw(lr, config.b1, config.b2,
                          weight_decay=config.weight_decay)
     return optax.adam(lr, config.b1, config.b2)
-  if config.optimizer == 'snr_adam':
-    return so.snr_adam(lr, config.b1, config.b2, placement=snr.placement,
-                       weight_decay=config.weight_decay, **mask)
-  return so.streaming_snr_adamw(lr, config.b1, config.b2, rho=snr.rho,
-                                weight_decay=config.weight_decay,
-                                warmup_steps=snr.warmup_steps, **mask)
+  return steps.snr_optimizer(config, lr)
 
 
 def make_loss(graphdef, rest):

@@ -42,6 +42,7 @@ import optax
 import snr_optax as so
 from examples.common import loop
 from examples.common import snr_config
+from examples.common import steps
 from examples.pinn import config_schema
 from examples.pinn import figures
 from examples.pinn import models
@@ -63,19 +64,12 @@ def learning_rate(config) -> optax.Schedule | float:
 def make_optimizer(config) -> optax.GradientTransformation:
   """The optimizer named by ``config.optimizer``; decay is never masked."""
   lr = learning_rate(config)
-  snr = config.snr
-  mask = snr_config.mask_kwargs(snr)
   if config.optimizer == 'adam':
     return optax.adam(lr, config.b1, config.b2)
   if config.optimizer == 'adamw':
     return optax.adamw(lr, config.b1, config.b2,
                        weight_decay=config.weight_decay)
-  if config.optimizer == 'snr_adam':
-    return so.snr_adam(lr, config.b1, config.b2, placement=snr.placement,
-                       weight_decay=config.weight_decay, **mask)
-  return so.streaming_snr_adamw(lr, config.b1, config.b2, rho=snr.rho,
-                                weight_decay=config.weight_decay,
-                                warmup_steps=snr.warmup_steps, **mask)
+  return steps.snr_optimizer(config, lr)
 
 
 def make_losses(u_point: Callable[[Any, jax.Array], jax.Array],
