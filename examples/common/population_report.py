@@ -77,13 +77,18 @@ def read_run(path: str) -> dict[str, Any] | None:
           'batch_fraction': rows[-1]['batch_fraction']}
 
 
-def label_of(run: dict[str, Any]) -> str:
+def optimizer_of(run: dict[str, Any]) -> str:
+  """The run's optimizer, with snr_adam's placement when it is "after"."""
   config = run['config']
   name = config.get('optimizer', '?')
-  snr = config.get('snr', {})
-  if name == 'snr_adam' and snr.get('placement') == 'after':
+  if name == 'snr_adam' and config.get('snr', {}).get('placement') == 'after':
     name += ' (after)'
-  return f'{run["rows"][-1]["example"]}: {name}, seed {config.get("seed")}'
+  return name
+
+
+def label_of(run: dict[str, Any]) -> str:
+  return (f'{run["rows"][-1]["example"]}: {optimizer_of(run)}, seed '
+          f'{run["config"].get("seed")}')
 
 
 def table(runs: Sequence[dict[str, Any]]) -> tuple[str, list[dict]]:
@@ -125,8 +130,7 @@ def _choices(runs: Sequence[dict[str, Any]]) -> str:
         c['estimated_population_loss'])):
       continue
     key = (run['rows'][-1]['example'], run['config'].get('seed'))
-    groups.setdefault(key, []).append((label_of(run).split(': ')[1]
-                                       .split(', seed')[0], c))
+    groups.setdefault(key, []).append((optimizer_of(run), c))
   lines = []
   for (example, seed), members in sorted(groups.items()):
     if len(members) < 2:
