@@ -25,8 +25,8 @@ from examples.common import logbook
 from examples.common import loop
 from examples.common import provenance
 from examples.common import runlock
-from examples.common import runlock_test
 from examples.common import schema
+from examples.common import testing
 
 COMMON = os.path.dirname(os.path.abspath(__file__))
 
@@ -643,8 +643,8 @@ class StartRunTest(parameterized.TestCase):
     # Two sweeps on one work directory trained the same run at once.
     workdir = self.create_tempdir().full_path
     holder = subprocess.Popen(
-        [sys.executable, '-c', runlock_test.HOLDER, workdir],
-        cwd=runlock_test.REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [sys.executable, '-c', testing.RUNLOCK_HOLDER, workdir],
+        cwd=testing.REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         text=True)
     self.addCleanup(holder.wait)
     self.addCleanup(holder.kill)

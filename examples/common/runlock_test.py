@@ -6,24 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 
 from absl.testing import absltest
 
 from examples.common import runlock
 from examples.common import schema
+from examples.common import testing
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-
-# Takes the lock, says so, and waits until killed (or stdin closes).
-HOLDER = textwrap.dedent('''
-    import sys
-    from examples.common import runlock
-    runlock.acquire(sys.argv[1])
-    print('locked', flush=True)
-    sys.stdin.read()
-''')
+REPO = testing.REPO
+HOLDER = testing.RUNLOCK_HOLDER
 
 
 class RunLockTest(absltest.TestCase):

@@ -52,6 +52,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import types
 from typing import Any
@@ -74,6 +75,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 # keeps one test of each piece of an example's wiring; SNR_OPTAX_SLOW=1 runs
 # every variant as well.
 SLOW = os.environ.get('SNR_OPTAX_SLOW') == '1'
+
+# Run with ``python -c RUNLOCK_HOLDER <workdir>`` from REPO: takes the work
+# directory's lock, says ``locked``, and waits until killed (or stdin closes).
+RUNLOCK_HOLDER = textwrap.dedent('''
+    import sys
+    from examples.common import runlock
+    runlock.acquire(sys.argv[1])
+    print('locked', flush=True)
+    sys.stdin.read()
+''')
 slow = unittest.skipUnless(SLOW, 'a further variant: SNR_OPTAX_SLOW=1 runs '
                            'it')
 
