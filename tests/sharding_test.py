@@ -209,9 +209,11 @@ class DataParallelTest(parameterized.TestCase):
 
     def loss_with_aux(params, batch):   # per-example aux: leading axis B
       return loss_fn(params, batch), {'tokens': batch[0], 'b': B}
-    want = so.value_and_grad_stats(loss_with_aux, method=method,
-                                   has_aux=True)(params, _batches()[0])
-    want_pe = so.per_example_grads(loss_fn)(params, _batches()[0])
+    # The single-device references, jitted (eagerly, the fast path's
+    # checks dispatch op by op: four times the compile of the whole).
+    want = jax.jit(so.value_and_grad_stats(loss_with_aux, method=method,
+                                           has_aux=True))(params, _batches()[0])
+    want_pe = jax.jit(so.per_example_grads(loss_fn))(params, _batches()[0])
     with _in_mesh(mesh, set_mesh):
       replicated = jax.device_put(params, NamedSharding(mesh, P()))
       batch = so.sharding.shard_batch(_batches()[0], mesh)
