@@ -296,12 +296,27 @@ def run_suite(example: Example, workdir: str, suite: str, seeds: list[int],
   names = [n for n in the_suite.runs if not only or n in only]
   for seed in seeds:
     for name in names:
-      if result(workdir, name, seed) is not None:
-        continue
       path = run_dir(workdir, name, seed)
+      config = make_config(example.build, the_suite, name, seed, num_steps,
+                           overrides)
+      if result(workdir, name, seed) is not None:
+        # A finished run is kept, also one made with another budget (which
+        # check_runs_match lets through and the table's caption names).
+        made_with = os.path.join(path, 'config.json')
+        made = (read_json(made_with).get('num_steps')
+                if os.path.exists(made_with) else None)
+        if made != config.num_steps:
+          logging.warning(
+              '=== %s seed %d: kept the run finished in %s with '
+              'num_steps=%s, not %d (the table says so); delete it to train '
+              'it with %d', name, seed, path, made, config.num_steps,
+              config.num_steps)
+        else:
+          logging.info('=== %s seed %d: finished in %s, kept', name, seed,
+                       path)
+        continue
       logging.info('=== %s seed %d -> %s', name, seed, path)
-      example.train(make_config(example.build, the_suite, name, seed,
-                                num_steps, overrides), path)
+      example.train(config, path)
 
 
 def censored_median(values):

@@ -183,6 +183,28 @@ class ChangesTest(absltest.TestCase):
                                rows={'adam': row}, noise_metric='steps',
                                build=build)
 
+  def test_a_finished_run_is_kept_and_another_budget_is_said(self):
+    workdir = self.create_tempdir().full_path
+    self.finished(workdir, 0)                    # the suite's 50 steps
+    self.finished(workdir, 1, num_steps=20)      # an earlier, shorter run
+    trained = []
+    example = suites.Example(
+        module='examples.toy', suites={'toy': self.SUITE}, build=build,
+        validate=lambda config: None,
+        train=lambda config, path: trained.append((config.seed, path)),
+        tabulate=None, render=None, files=())
+    with self.assertLogs(level='INFO') as logs:
+      suites.run_suite(example, workdir, 'toy', [0, 1, 2])
+    self.assertEqual(trained, [(2, suites.run_dir(workdir, 'adam', 2))])
+    warnings = [r.getMessage() for r in logs.records
+                if r.levelname == 'WARNING']
+    self.assertEqual(warnings, [
+        f'=== adam seed 1: kept the run finished in '
+        f'{suites.run_dir(workdir, "adam", 1)} with num_steps=20, not 50 '
+        '(the table says so); delete it to train it with 50'])
+    self.assertTrue(any('adam seed 0: finished in' in r.getMessage()
+                        for r in logs.records))
+
   def test_runs_as_the_suite_says_leave_the_summary_as_it_was(self):
     workdir = self.create_tempdir().full_path
     self.finished(workdir, 0)
