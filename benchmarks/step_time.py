@@ -117,8 +117,10 @@ def make_steps(w: Workload, variants) -> dict[str, Callable]:
       return optax.apply_updates(params, updates), state, loss
     return opt, step
 
-  def per_example(method, **kw):
+  def per_example(method, track=False, **kw):
     opt = so.snr_adam(1e-3)
+    if track:   # and the population-loss estimate of each step
+      opt = so.track_population_risk(opt)
     stats_fn = so.value_and_grad_stats(loss_fn, method=method, **kw)
 
     def step(params, state, batch):
@@ -151,6 +153,7 @@ def make_steps(w: Workload, variants) -> dict[str, Callable]:
       'adamw': lambda: plain(optax.adamw(1e-3, weight_decay=1e-4)),
       'streaming_snr_adamw': lambda: plain(so.streaming_snr_adamw(1e-3)),
       'snr_adam_fast': lambda: per_example('fast'),
+      'snr_adam_fast_tracked': lambda: per_example('fast', track=True),
       'snr_adam_microbatch': lambda: per_example(
           'microbatch', microbatch_size=w.microbatch_size),
       'snr_adam_vmap': lambda: per_example('vmap'),
@@ -230,6 +233,8 @@ _LABELS = {
     'adamw': '`optax.adamw`',
     'streaming_snr_adamw': '`streaming_snr_adamw`',
     'snr_adam_fast': '**`snr_adam`, fast statistics**',
+    'snr_adam_fast_tracked': '`track_population_risk(snr_adam)`, fast '
+                             'statistics',
     'snr_adam_microbatch': '`snr_adam`, microbatch',
     'snr_adam_vmap': '`snr_adam`, vmap',
     'naive_vmap': 'textbook: `vmap(grad)`, `jnp.mean`/`jnp.var`, mask, Adam',
@@ -266,8 +271,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--models', default='mlp,transformer,cnn')
   parser.add_argument('--variants', default='adam,adamw,streaming_snr_adamw,'
-                      'snr_adam_fast,snr_adam_microbatch,snr_adam_vmap,'
-                      'naive_vmap')
+                      'snr_adam_fast,snr_adam_fast_tracked,'
+                      'snr_adam_microbatch,snr_adam_vmap,naive_vmap')
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--steps_per_round', type=int, default=10)
   parser.add_argument('--time_budget', type=float, default=60.0,
