@@ -281,8 +281,9 @@ class Loop:
     Args:
       state: what ``restore`` returned.
       make_step: ``() -> train_step``, called once before the first step:
-        compile there (the time is printed, not counted as training; Ctrl-C
-        there ends the run like Ctrl-C in a step). ``train_step``:
+        compile there (the time is printed, not counted as training; the
+        first Ctrl-C there ends the run once it returns, a second one at
+        once, like Ctrl-C in a step). ``train_step``:
         ``(state, step) -> state`` after one step; ``step`` is the number of
         steps done before it (anything a pure function of it, e.g. the
         batch, makes resuming exact). Timed until its result is ready.
@@ -314,7 +315,15 @@ class Loop:
         ended = True
         return state
       compile_start = time.perf_counter()
-      train_step = make_step()
+      # The first Ctrl-C while compiling stops the run once the compile is
+      # done (a second one at once): a KeyboardInterrupt raised inside
+      # JAX's tracing or lowering left jaxlib in a state that crashed the
+      # interpreter's exit (a segmentation fault after the resume line,
+      # in 3 of 6 tries on the PINN example).
+      with interrupt.StopOnInterrupt() as compiling:
+        train_step = make_step()
+      if compiling.requested:
+        raise KeyboardInterrupt
       bar = progress_lib.Progress(self.num_steps, initial=self.step,
                                   enabled=None if chief else False,
                                   desc=self.desc)

@@ -55,12 +55,14 @@ class Toy:
   """make_step/train_step/evaluate, recording the steps they were given."""
 
   def __init__(self, interrupt_at=None, crash_at=None, sigint_at=None,
-               interrupt_compile=False):
+               interrupt_compile=False, sigint_compile=0):
     self.interrupt_at = interrupt_at
     self.crash_at = crash_at
     self.sigint_at = sigint_at
     self.interrupt_compile = interrupt_compile
+    self.sigint_compile = sigint_compile
     self.compiled = 0
+    self.compile_finished = False
     self.calls = []
     self.saves = []
 
@@ -68,6 +70,10 @@ class Toy:
     self.compiled += 1
     if self.interrupt_compile:
       raise KeyboardInterrupt
+    for _ in range(self.sigint_compile):
+      # Ctrl-C in the middle of compiling (tracing, lowering: Python code).
+      signal.raise_signal(signal.SIGINT)
+    self.compile_finished = True
     return self.train_step
 
   def train_step(self, state, step):
@@ -377,6 +383,29 @@ class LoopTest(parameterized.TestCase):
     self.assert_state(self.train(again, Toy(), again.restore(
         initial_state())), 10)
     self.assertEqual(again.rows, expected_rows([3, 6, 9, 10], 10))
+
+  def test_ctrl_c_while_compiling_lets_the_compile_finish(self):
+    # A KeyboardInterrupt inside JAX's tracing or lowering crashed the exit.
+    if threading.current_thread() is not threading.main_thread():
+      self.skipTest('signal handlers need the main thread')
+    handler = signal.getsignal(signal.SIGINT)
+    run = self.make_loop()
+    toy = Toy(sigint_compile=1)
+    with self.assertRaises(interrupt.TrainingInterrupted) as e:
+      self.train(run, toy, run.restore(initial_state()))
+    self.assertTrue(toy.compile_finished)
+    self.assertEqual((e.exception.step, e.exception.checkpoint_dir),
+                     (0, None))
+    self.assertEqual((toy.calls, run.rows, checkpoint_steps(run)),
+                     ([], [], []))
+    self.assertIs(signal.getsignal(signal.SIGINT), handler)
+    # A second Ctrl-C does not wait for the compile.
+    run = self.make_loop()
+    toy = Toy(sigint_compile=2)
+    with self.assertRaises(interrupt.TrainingInterrupted):
+      self.train(run, toy, run.restore(initial_state()))
+    self.assertFalse(toy.compile_finished)
+    self.assertIs(signal.getsignal(signal.SIGINT), handler)
 
   def test_ctrl_c_in_a_step_finishes_the_step(self):
     if threading.current_thread() is not threading.main_thread():
