@@ -239,7 +239,8 @@ def run(main: Callable[[list[str]], Any], *,
       if len(argv) > 1:
         raise UsageError(f'unexpected argument {argv[1]!r}: flags take the '
                          'form --name=value (see --help)')
-      return main(argv)
+      with interrupt.RememberInterrupts():
+        return main(argv)
     except (UsageError, schema.ConfigError) as e:
       _exit(f'error: {one_line(e)}', EXIT_USAGE)
     except interrupt.TrainingInterrupted as e:

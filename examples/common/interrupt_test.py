@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tests of StopOnInterrupt: the first Ctrl-C is deferred, the second is not."""
 
+import gc
 import signal
+import sys
 import threading
+from unittest import mock
 
 from absl.testing import absltest
 
@@ -38,6 +41,43 @@ class StopOnInterruptTest(absltest.TestCase):
     with interrupt.StopOnInterrupt() as stop:
       stop.request()
       self.assertTrue(stop.requested)
+
+  def test_a_ctrl_c_dropped_in_a_gc_callback_is_remembered(self):
+    # Python drops an exception raised in a gc callback (JAX has one): the
+    # KeyboardInterrupt of the default handler is lost there.
+    before = signal.getsignal(signal.SIGINT)
+    seen = []
+
+    def callback(phase, info):
+      del info
+      if phase == 'start' and not seen:
+        seen.append(phase)
+        signal.raise_signal(signal.SIGINT)
+
+    gc.callbacks.append(callback)
+    try:
+      with interrupt.RememberInterrupts():
+        self.assertFalse(interrupt.missed())
+        dropped = []
+        with mock.patch.object(sys, 'unraisablehook',
+                               lambda u: dropped.append(u.exc_type)):
+          gc.collect()            # "Exception ignored in: <function ...>"
+        self.assertEqual((seen, dropped), (['start'], [KeyboardInterrupt]))
+        self.assertTrue(interrupt.missed())
+        with interrupt.StopOnInterrupt() as stop:
+          self.assertTrue(stop.requested)
+          # The second Ctrl-C of a loop raises, and is remembered too.
+          signal.raise_signal(signal.SIGINT)
+          with self.assertRaises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        with self.assertRaises(KeyboardInterrupt):   # raised as usual
+          signal.raise_signal(signal.SIGINT)
+      self.assertFalse(interrupt.missed())
+      with interrupt.StopOnInterrupt() as stop:
+        self.assertFalse(stop.requested)
+    finally:
+      gc.callbacks.remove(callback)
+    self.assertIs(signal.getsignal(signal.SIGINT), before)
 
   def test_training_interrupted_is_a_keyboard_interrupt(self):
     e = interrupt.TrainingInterrupted(7, '/tmp/run/checkpoints')

@@ -314,6 +314,8 @@ class Loop:
         # same command gives the same result).
         ended = True
         return state
+      if interrupt.missed():     # a Ctrl-C dropped before the loop
+        raise KeyboardInterrupt
       compile_start = time.perf_counter()
       # The first Ctrl-C while compiling stops the run once the compile is
       # done (a second one at once): a KeyboardInterrupt raised inside

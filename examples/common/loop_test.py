@@ -407,6 +407,17 @@ class LoopTest(parameterized.TestCase):
     self.assertFalse(toy.compile_finished)
     self.assertIs(signal.getsignal(signal.SIGINT), handler)
 
+  def test_a_dropped_ctrl_c_stops_the_run_before_it_compiles(self):
+    if threading.current_thread() is not threading.main_thread():
+      self.skipTest('signal handlers need the main thread')
+    run = self.make_loop()
+    toy = Toy()
+    with interrupt.RememberInterrupts():
+      with mock.patch.object(interrupt, '_missed', True):   # dropped in gc
+        with self.assertRaises(interrupt.TrainingInterrupted) as e:
+          self.train(run, toy, run.restore(initial_state()))
+    self.assertEqual((e.exception.step, toy.compiled, toy.calls), (0, 0, []))
+
   def test_ctrl_c_in_a_step_finishes_the_step(self):
     if threading.current_thread() is not threading.main_thread():
       self.skipTest('signal handlers need the main thread')
