@@ -314,6 +314,14 @@ class Loop:
         # same command gives the same result).
         ended = True
         return state
+      if (self.step >= self.num_steps and self.rows
+          and self.rows[-1]['step'] == self.step):
+        # A finished run, started again: nothing to compile or train (it
+        # said "training steps 501 to 500" after compiling).
+        logging.info('already at step %d of %d: nothing to train',
+                     self.step, self.num_steps)
+        ended = True
+        return state
       if interrupt.missed():     # a Ctrl-C dropped before the loop
         raise KeyboardInterrupt
       compile_start = time.perf_counter()

@@ -757,9 +757,10 @@ def define_flags(example: Example, default_suite: str) -> None:
   flags.DEFINE_bool('table_only', False, 'Only tabulate finished runs.')
   flags.DEFINE_multi_string(
       'override', [], 'field=value, applied to every run (repeatable), e.g. '
-      '--override=learning_rate=3e-4 or --override=snr.population_risk=True '
-      '(`main --help` lists the fields; where the example has them, '
-      '--override=mesh_data=2 re-runs a suite data-parallel); the value is '
+      '--override=learning_rate=3e-4 (`main --help` lists the fields; where '
+      'the example has them, --override=snr.population_risk=True logs the '
+      'population-loss estimate and --override=mesh_data=2 re-runs a suite '
+      'data-parallel); the value is '
       'parsed as the type of the default config\'s field; the table says '
       'so.')
   flags.DEFINE_bool('allow_mixed', False, 'Tabulate runs from different '
@@ -767,8 +768,9 @@ def define_flags(example: Example, default_suite: str) -> None:
                     'refused otherwise.')
   flags.DEFINE_list('noise_floor', [], 'Work directories where some runs '
                     'of the suite were re-run with the same code and seeds '
-                    'under another summation order (more host devices, '
-                    '--override=mesh_data=2): the table reports ratios '
+                    'under another summation order (where the example '
+                    'has a mesh: more host devices, --override=mesh_data=2): '
+                    'the table reports ratios '
                     'against how far that alone moved them.')
   flags.DEFINE_string('publish', None, 'Copy the result files to this '
                       'directory (examples/<name>/results/<suite>) and '

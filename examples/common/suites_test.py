@@ -11,6 +11,7 @@ import os
 import shlex
 import types
 
+from absl import logging
 from absl.testing import absltest
 import ml_collections
 
@@ -193,7 +194,10 @@ class ChangesTest(absltest.TestCase):
         validate=lambda config: None,
         train=lambda config, path: trained.append((config.seed, path)),
         tabulate=None, render=None, files=())
-    with self.assertLogs(level='INFO') as logs:
+    # absl's logger, at INFO for the test (another test may have set its
+    # verbosity).
+    with self.assertLogs(logger=logging.get_absl_logger(),
+                         level='INFO') as logs:
       suites.run_suite(example, workdir, 'toy', [0, 1, 2])
     self.assertEqual(trained, [(2, suites.run_dir(workdir, 'adam', 2))])
     warnings = [r.getMessage() for r in logs.records

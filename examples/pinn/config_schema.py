@@ -110,7 +110,25 @@ def _adam_has_no_weight_decay(config):
                      'it to 0')
 
 
-CHECKS = (_batches_fit_the_points, _adam_has_no_weight_decay)
+def _lbfgs_starts_within_the_budget(config):
+  if config.lbfgs_after and config.lbfgs_after >= config.num_steps:
+    raise ValueError(f'config.lbfgs_after {config.lbfgs_after} is not below '
+                     f'config.num_steps {config.num_steps}: L-BFGS would '
+                     'never start; 0 turns it off')
+
+
+def _no_population_estimate(config):
+  # The shared snr group has the field; this example does not wire it (no
+  # measured population loss of the three terms to compare it with), and a
+  # flag accepted and ignored reads as a run that logged nothing.
+  if config.snr.population_risk:
+    raise ValueError('config.snr.population_risk: the PINN example does not '
+                     'log the population-loss estimate; leave it False (the '
+                     'grokking, inr and noisy_labels examples do)')
+
+
+CHECKS = (_batches_fit_the_points, _adam_has_no_weight_decay,
+          _lbfgs_starts_within_the_budget, _no_population_estimate)
 
 # What a resumed run may change: its budget (the schedule's length is
 # decay_steps), what it logs and saves, and the error it reports the

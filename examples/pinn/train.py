@@ -32,6 +32,7 @@ from collections.abc import Callable
 import os
 from typing import Any, NamedTuple
 
+from absl import logging
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -258,6 +259,9 @@ def step_maker(config: ml_collections.ConfigDict, run: Setup):
 
     def train_step(state, step):
       if lbfgs_fn is not None and step >= config.lbfgs_after:
+        if step == config.lbfgs_after:
+          logging.info('step %d: L-BFGS takes over (full-batch loss) to step '
+                       '%d', step + 1, config.num_steps)
         params, lbfgs_state = lbfgs_fn(state['params'], state['lbfgs_state'])
         return {**state, 'params': params, 'lbfgs_state': lbfgs_state}
       params, opt_state, _ = step_fn(state['params'], state['opt_state'],

@@ -206,7 +206,13 @@ class SchemaTest(testing.SchemaTests, parameterized.TestCase):
       ('optimizer', 'optimizer', 'sgd',
        "config.optimizer must be one of 'adam', 'adamw', 'snr_adam', "
        "'streaming_snr_adamw'; got 'sgd'"),
-      ('b2', 'b2', 1.0, r'config.b2 must be a number in \[0, 1\); got 1.0'))
+      ('b2', 'b2', 1.0, r'config.b2 must be a number in \[0, 1\); got 1.0'),
+      ('lbfgs_never', 'lbfgs_after', 20,
+       'config.lbfgs_after 20 is not below config.num_steps 20: L-BFGS would '
+       'never start; 0 turns it off'),
+      ('population', 'snr.population_risk', True,
+       'config.snr.population_risk: the PINN example does not log the '
+       'population-loss estimate; leave it False'))
   def test_bad_config(self, key, value, message):
     config = tiny.get_config()
     config.update_from_flattened_dict({key: value})
