@@ -87,8 +87,9 @@ SUITES: dict[str, Suite] = {
     'beta30': Suite(
         task={'beta': 30.0},
         about='the hard case of Krishnapriyan et al. (beta 30), otherwise '
-              'the default setting',
-        runs=_runs()),
+              'the default setting; every optimizer with a small '
+              'learning-rate sweep',
+        runs=_runs(**_TUNED)),
     'memorise': Suite(
         task=MEMORISE,
         about='a setting where Adam fits the initial data\'s noise: 16 '
