@@ -33,9 +33,13 @@ def imported_modules(path: str) -> set[str]:
   for node in ast.walk(tree):
     if isinstance(node, ast.Import):
       names.update(alias.name for alias in node.names)
-    elif isinstance(node, ast.ImportFrom) and node.module:
-      names.add(node.module)
-      names.update(f'{node.module}.{alias.name}' for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      # Relative too: ``from . import x_test`` gives '.x_test'.
+      module = '.' * node.level + (node.module or '')
+      if node.module:
+        names.add(module)
+      names.update(f'{module}.{alias.name}' if module != '.' * node.level
+                   else f'{module}{alias.name}' for alias in node.names)
   return names
 
 
@@ -58,8 +62,12 @@ class LayoutTest(absltest.TestCase):
   def test_the_check_sees_an_import_of_a_test_module(self):
     path = os.path.join(self.create_tempdir().full_path, 'x_test.py')
     with open(path, 'w') as f:
-      f.write('from examples.common import runlock_test\nimport os\n')
-    self.assertIn('examples.common.runlock_test', imported_modules(path))
+      f.write('from examples.common import runlock_test\nimport os\n'
+              'from . import loop_test\nfrom .. import cli_test as c\n'
+              'from .steps_test import x\nimport a.b_test as y\n')
+    self.assertContainsSubset(
+        {'examples.common.runlock_test', '.loop_test', '..cli_test',
+         '.steps_test', 'a.b_test', 'os'}, imported_modules(path))
 
 
 if __name__ == '__main__':

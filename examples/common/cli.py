@@ -71,10 +71,21 @@ def one_line(text: Any) -> str:
   return ' '.join(text.split())
 
 
-def _exit(message: str, status: int) -> NoReturn:
+def _exit(message: str, status: int, *, at_once: bool = False) -> NoReturn:
+  """Says ``message`` on stderr and exits with ``status``.
+
+  ``at_once``: without the interpreter's teardown (``os._exit``), once the
+  output and the logs are flushed: after a Ctrl-C that interrupted JAX's
+  tracing (a second Ctrl-C while the step compiles), the teardown crashed
+  with a segmentation fault. Everything of the run is written by then
+  (the loop saves and closes its checkpoints before it raises).
+  """
   sys.stdout.flush()
   sys.stderr.write(message + '\n')
   sys.stderr.flush()
+  if at_once:
+    logging.shutdown()
+    os._exit(status)  # pylint: disable=protected-access
   sys.exit(status)
 
 
@@ -247,10 +258,10 @@ def run(main: Callable[[list[str]], Any], *,
       saved = (f'saved a checkpoint in {e.checkpoint_dir}'
                if e.checkpoint_dir else 'nothing new to save')
       _exit(f'interrupted at step {e.step}, {saved}; resume with: {command}',
-            EXIT_INTERRUPTED)
+            EXIT_INTERRUPTED, at_once=True)
     except KeyboardInterrupt:
       _exit(f'interrupted before a checkpoint could be saved; resume from '
-            f'the last one (if any) with: {command}', EXIT_INTERRUPTED)
+            f'the last one (if any) with: {command}', EXIT_INTERRUPTED, at_once=True)
 
   app.run(wrapped, flags_parser=flags_parser or make_flags_parser())
 

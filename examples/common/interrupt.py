@@ -21,6 +21,7 @@ Ctrl-C is also remembered (``missed()``); ``StopOnInterrupt`` starts
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 
@@ -91,9 +92,11 @@ class StopOnInterrupt:
   worker thread) this does nothing and Ctrl-C raises as usual.
   """
 
-  def __init__(self):
+  def __init__(self, message: str | None = None):
+    """``message``: said on stderr at the first Ctrl-C (None: nothing)."""
     # A Ctrl-C that came before (and was dropped: see the module's doc).
     self.requested = _missed
+    self._message = message
     self._previous = None
     self._installed = False
 
@@ -104,6 +107,9 @@ class StopOnInterrupt:
   def _handle(self, signum, frame):
     del signum, frame
     self.request()
+    if self._message:
+      sys.stderr.write(self._message + '\n')
+      sys.stderr.flush()
     # The next Ctrl-C raises KeyboardInterrupt wherever the program is (and
     # inside RememberInterrupts is remembered, if it is dropped there).
     signal.signal(signal.SIGINT, _raise_and_remember

@@ -330,17 +330,25 @@ class Loop:
       # JAX's tracing or lowering left jaxlib in a state that crashed the
       # interpreter's exit (a segmentation fault after the resume line,
       # in 3 of 6 tries on the PINN example).
-      with interrupt.StopOnInterrupt() as compiling:
-        train_step = make_step()
-      if compiling.requested:
-        raise KeyboardInterrupt
+      if self.step < self.num_steps:
+        with interrupt.StopOnInterrupt(
+            'Ctrl-C: stopping once the step is compiled (Ctrl-C again to '
+            'stop at once)') as compiling:
+          train_step = make_step()
+        if compiling.requested:
+          raise KeyboardInterrupt
+        first = ('compiled in %.1f s; training steps %d to %d, evaluating '
+                 'every %d', time.perf_counter() - compile_start,
+                 self.step + 1, self.num_steps, self.eval_every)
+      else:
+        # Resumed at the budget from a step never evaluated: no step to
+        # compile, only the last row to make (below).
+        first = ('already at step %d of %d: evaluating it', self.step,
+                 self.num_steps)
       bar = progress_lib.Progress(self.num_steps, initial=self.step,
                                   enabled=None if chief else False,
                                   desc=self.desc)
-      # A first line at once, not at the first evaluation.
-      bar.log('compiled in %.1f s; training steps %d to %d, evaluating '
-              'every %d', time.perf_counter() - compile_start, self.step + 1,
-              self.num_steps, self.eval_every)
+      bar.log(*first)    # a first line at once, not at the first evaluation
       with interrupt.StopOnInterrupt() as interrupted, bar:
         while self.step < self.num_steps:
           if interrupted.requested:

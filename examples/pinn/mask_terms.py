@@ -56,7 +56,6 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import snr_optax as so  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
-from examples.common import logbook  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import schema  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import snr_config  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -172,30 +171,61 @@ def load_config(run_dir: str) -> ml_collections.ConfigDict:
   if not os.path.isfile(path):
     raise cli.UsageError(f'--runs: {run_dir} has no config.json (not a run '
                          'directory of the PINN example)')
-  with open(path) as f:
-    made = schema.flatten(json.load(f))
+  try:
+    with open(path) as f:
+      made = schema.flatten(json.load(f))
+  except (OSError, ValueError, AttributeError) as e:
+    raise cli.UsageError(f'--runs: cannot read {path}: {e}') from None
   # A run made before a field existed ran as its default does (lbfgs_after
-  # 0, population_risk off): the default config, changed by the run's.
+  # 0, population_risk off): the default config, changed by the run's. A
+  # field this example does not have: another example's run.
   config = configs.build()
   known = schema.flatten(config.to_dict())
-  config = schema.override(config, {k: v for k, v in made.items()
-                                    if k in known})
-  config_schema.validate(config)
+  foreign = sorted(k for k in made if k not in known)
+  if foreign:
+    raise cli.UsageError(
+        f'--runs: {path} has fields the PINN example does not '
+        f'({", ".join(foreign[:3])}): not a run of examples/pinn')
+  try:
+    config = schema.override(config, made)
+    config_schema.validate(config)
+  except (KeyError, ValueError, TypeError) as e:
+    raise cli.UsageError(f'--runs: {path}: {cli.one_line(e)}') from None
   if config.optimizer not in config_schema.PER_EXAMPLE:
     raise cli.UsageError(
         f'--runs: {run_dir} trained {config.optimizer!r}, which takes no '
         f'per-example statistics; give runs of '
         f'{", ".join(config_schema.PER_EXAMPLE)}')
+  # The split compares mu^2 with alpha times parts of nu, coordinate by
+  # coordinate: the hard mask's rule. A soft or snr mask, or a tensor-wise
+  # reduction, would make its columns disagree with the mask's own.
+  if config.snr.mode != 'hard' or config.snr.reduction != 'element':
+    raise cli.UsageError(
+        f'--runs: {run_dir} ran snr.mode={config.snr.mode!r}, '
+        f'snr.reduction={config.snr.reduction!r}; the split is of the hard, '
+        "element-wise mask (snr.mode='hard', snr.reduction='element')")
   return config
 
 
 def logged_masks(run_dir: str) -> dict[int, float]:
-  """The run's own ``mask_fraction`` by step, from its ``metrics.jsonl``."""
+  """The run's own ``mask_fraction`` by step, from its ``metrics.jsonl``.
+
+  A line that does not parse (the torn last line of a killed run) is left
+  out, as the loop leaves it out on resume.
+  """
   path = os.path.join(run_dir, 'metrics.jsonl')
   if not os.path.isfile(path):
     return {}
-  return {r['step']: r['mask_fraction'] for r in logbook.read(path)
-          if r.get('mask_fraction') is not None}
+  masks = {}
+  with open(path) as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except ValueError:
+        continue
+      if isinstance(row, dict) and row.get('mask_fraction') is not None:
+        masks[row['step']] = row['mask_fraction']
+  return masks
 
 
 FLAGS = flags.FLAGS
@@ -250,6 +280,7 @@ def measure() -> dict[str, Any]:
                          f'{FLAGS.every} and {FLAGS.num_steps}')
   # Every run is read before any is replayed: a bad one fails at once.
   configs_of = {run: load_config(run) for run in FLAGS.runs}
+  logged_of = {run: logged_masks(run) for run in FLAGS.runs}
   command = ['python', '-m', 'examples.pinn.mask_terms',
              f'--runs={",".join(FLAGS.runs)}', f'--every={FLAGS.every}']
   command += [f'--num_steps={FLAGS.num_steps}'] if FLAGS.num_steps else []
@@ -261,7 +292,7 @@ def measure() -> dict[str, Any]:
             'runs': {}}
   for run, config in configs_of.items():
     rows = replay(config, FLAGS.every, FLAGS.num_steps or None)
-    logged = logged_masks(run)
+    logged = logged_of[run]
     for row in rows:
       row['logged_mask_fraction'] = logged.get(row['step'])
     report['runs'][run] = {'rows': rows, 'summary': summary(rows)}

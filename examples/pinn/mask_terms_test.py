@@ -141,6 +141,37 @@ class ProgramTest(absltest.TestCase):
                      '0 and 0')
     self.assertNotIn('Traceback', proc.stderr)
 
+  def test_runs_it_cannot_split_are_refused_in_one_line(self):
+    def run_with(config_json):
+      workdir = self.create_tempdir().full_path
+      with open(os.path.join(workdir, 'config.json'), 'w') as f:
+        f.write(config_json)
+      return workdir
+
+    config = tiny.get_config()
+    config.optimizer = 'snr_adam'
+    config.snr.mode = 'soft'
+    soft = run_with(config.to_json())
+    with self.assertRaisesRegex(cli.UsageError, "ran snr.mode='soft'"):
+      mask_terms.load_config(soft)
+    config.snr.mode, config.snr.reduction = 'hard', 'tensor'
+    tensor = run_with(config.to_json())
+    with self.assertRaisesRegex(cli.UsageError, "snr.reduction='tensor'"):
+      mask_terms.load_config(tensor)
+    other = run_with(json.dumps({'optimizer': 'snr_adam', 'image': 'x.png'}))
+    with self.assertRaisesRegex(cli.UsageError, r'has fields the PINN '
+                                r'example does not \(image\)'):
+      mask_terms.load_config(other)
+    torn = run_with('{"optimizer": "snr_ad')
+    with self.assertRaisesRegex(cli.UsageError, 'cannot read'):
+      mask_terms.load_config(torn)
+
+  def test_a_torn_last_line_of_the_log_is_left_out(self):
+    workdir = self.create_tempdir().full_path
+    with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+      f.write('{"step": 5, "mask_fraction": 0.5}\n{"step": 10, "mask_fr')
+    self.assertEqual(mask_terms.logged_masks(workdir), {5: 0.5})
+
   def test_a_run_without_statistics_is_refused(self):
     config = tiny.get_config()
     config.num_steps = 5
