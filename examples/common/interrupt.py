@@ -66,13 +66,22 @@ class RememberInterrupts:
 
   def __init__(self):
     self._previous = None
+    self._previous_hook = None
     self._installed = False
+
+  def _unraisable(self, unraisable) -> None:
+    # The dropped Ctrl-C is remembered: no "Exception ignored" traceback
+    # for it above the one line the program ends with.
+    if not (_missed and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+      self._previous_hook(unraisable)
 
   def __enter__(self) -> RememberInterrupts:
     global _missed
     if threading.current_thread() is threading.main_thread():
       _missed = False
       self._previous = signal.signal(signal.SIGINT, _raise_and_remember)
+      self._previous_hook = sys.unraisablehook
+      sys.unraisablehook = self._unraisable
       self._installed = True
     return self
 
@@ -81,6 +90,7 @@ class RememberInterrupts:
     if self._installed:
       signal.signal(signal.SIGINT, self._previous if self._previous
                     is not None else signal.default_int_handler)
+      sys.unraisablehook = self._previous_hook
       self._installed = False
       _missed = False
 

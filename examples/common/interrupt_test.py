@@ -6,6 +6,7 @@ import gc
 import signal
 import sys
 import threading
+import types
 from unittest import mock
 
 from absl.testing import absltest
@@ -54,25 +55,31 @@ class StopOnInterruptTest(absltest.TestCase):
         seen.append(phase)
         signal.raise_signal(signal.SIGINT)
 
+    printed = []      # what reaches the hook that prints "Exception ignored"
     gc.callbacks.append(callback)
     try:
-      with interrupt.RememberInterrupts():
-        self.assertFalse(interrupt.missed())
-        dropped = []
-        with mock.patch.object(sys, 'unraisablehook',
-                               lambda u: dropped.append(u.exc_type)):
-          gc.collect()            # "Exception ignored in: <function ...>"
-        self.assertEqual((seen, dropped), (['start'], [KeyboardInterrupt]))
-        self.assertTrue(interrupt.missed())
-        with interrupt.StopOnInterrupt() as stop:
-          self.assertTrue(stop.requested)
-          # The second Ctrl-C of a loop raises, and is remembered too.
-          signal.raise_signal(signal.SIGINT)
-          with self.assertRaises(KeyboardInterrupt):
+      with mock.patch.object(sys, 'unraisablehook',
+                             lambda u: printed.append(u.exc_type)):
+        with interrupt.RememberInterrupts():
+          self.assertFalse(interrupt.missed())
+          gc.collect()
+          self.assertEqual(seen, ['start'])
+          self.assertTrue(interrupt.missed())
+          # Remembered, so not printed; anything else still is.
+          self.assertEqual(printed, [])
+          sys.unraisablehook(types.SimpleNamespace(exc_type=ValueError))
+          self.assertEqual(printed, [ValueError])
+          with interrupt.StopOnInterrupt() as stop:
+            self.assertTrue(stop.requested)
+            # The second Ctrl-C of a loop raises, and is remembered too.
             signal.raise_signal(signal.SIGINT)
-        with self.assertRaises(KeyboardInterrupt):   # raised as usual
-          signal.raise_signal(signal.SIGINT)
-      self.assertFalse(interrupt.missed())
+            with self.assertRaises(KeyboardInterrupt):
+              signal.raise_signal(signal.SIGINT)
+          with self.assertRaises(KeyboardInterrupt):   # raised as usual
+            signal.raise_signal(signal.SIGINT)
+        self.assertFalse(interrupt.missed())
+        sys.unraisablehook(types.SimpleNamespace(exc_type=KeyboardInterrupt))
+        self.assertEqual(printed, [ValueError, KeyboardInterrupt])  # restored
       with interrupt.StopOnInterrupt() as stop:
         self.assertFalse(stop.requested)
     finally:
