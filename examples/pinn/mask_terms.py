@@ -228,78 +228,96 @@ def logged_masks(run_dir: str) -> dict[int, float]:
   return masks
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_list('runs', [], 'Run directories of the PINN example (each '
-                  'with its config.json) to replay.')
-flags.DEFINE_integer('every', 50, 'Split the noise every this many steps.')
-flags.DEFINE_integer('num_steps', 0, 'Replay only this many steps (0: the '
-                     'run\'s num_steps).')
-flags.DEFINE_string('out', '', 'Write every row and summary here (JSON).')
-flags.DEFINE_string('report_from', '', 'Replay nothing: print (and with '
-                    '--readme publish) the table of this earlier --out.')
-flags.DEFINE_string('readme', '', 'Put the table, the date and the command '
-                    'that replayed the runs in this README (block '
-                    '"mask_terms").')
+def run(runs: Sequence[str] = (), every: int = 50, num_steps: int = 0,
+        out: str = '', report_from: str = '', readme: str = '') -> str:
+  """The program, given its flags' values: returns what it prints.
 
-
-def main(argv):
-  del argv
-  if FLAGS.report_from:
-    if not os.path.isfile(FLAGS.report_from):
-      raise cli.UsageError(f'--report_from: no file {FLAGS.report_from}')
-    with open(FLAGS.report_from) as f:
+  Raises:
+    cli.UsageError: bad input, in one line, before anything is replayed.
+  """
+  if report_from:
+    if not os.path.isfile(report_from):
+      raise cli.UsageError(f'--report_from: no file {report_from}')
+    with open(report_from) as f:
       report = json.load(f)
   else:
-    report = measure()
-  text = table({run: r['summary'] for run, r in report['runs'].items()})
-  print(text)
-  for run, r in report['runs'].items():
-    print(f'{run}: {r["summary"]["replayed_steps"]} steps replayed; mask '
-          f'of the split - optimizer\'s: {r["summary"]["split_error"]:.2g}; '
-          f'replay - the run as logged: {r["summary"]["replay_error"]}')
-  if FLAGS.out and not FLAGS.report_from:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out, 'w') as f:
+    report = measure(runs, every, num_steps, out)
+  text = table({name: r['summary'] for name, r in report['runs'].items()})
+  lines = [text]
+  for name, r in report['runs'].items():
+    lines.append(f'{name}: {r["summary"]["replayed_steps"]} steps replayed; '
+                 'mask of the split - optimizer\'s: '
+                 f'{r["summary"]["split_error"]:.2g}; replay - the run as '
+                 f'logged: {r["summary"]["replay_error"]}')
+  if out and not report_from:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
       json.dump(report, f, indent=1)
-  if FLAGS.readme:
+  if readme:
     try:
-      tables.replace_block(FLAGS.readme, 'mask_terms', (
+      tables.replace_block(readme, 'mask_terms', (
           f'{text}\n\nMeasured {report["date"]} ({report["machine"]}), '
           'each quantity the mean over the replayed evaluations. Made '
           f'by:\n\n    {report["command"]}'))
     except (OSError, ValueError) as e:
-      raise cli.UsageError(f'--readme={FLAGS.readme}: {e}') from None
+      raise cli.UsageError(f'--readme={readme}: {e}') from None
+  return '\n'.join(lines)
 
 
-def measure() -> dict[str, Any]:
-  """Replays ``--runs``: ``{'command', 'date', 'machine', 'runs'}``."""
-  if not FLAGS.runs:
+def measure(runs: Sequence[str], every: int, num_steps: int,
+            out: str) -> dict[str, Any]:
+  """Replays ``runs``: ``{'command', 'date', 'machine', 'runs'}``."""
+  if not runs:
     raise cli.UsageError('--runs: give at least one run directory')
-  if FLAGS.every < 1 or FLAGS.num_steps < 0:
+  if every < 1 or num_steps < 0:
     raise cli.UsageError(f'--every must be >= 1 and --num_steps >= 0; got '
-                         f'{FLAGS.every} and {FLAGS.num_steps}')
+                         f'{every} and {num_steps}')
   # Every run is read before any is replayed: a bad one fails at once.
-  configs_of = {run: load_config(run) for run in FLAGS.runs}
-  logged_of = {run: logged_masks(run) for run in FLAGS.runs}
+  configs_of = {run_dir: load_config(run_dir) for run_dir in runs}
+  logged_of = {run_dir: logged_masks(run_dir) for run_dir in runs}
   command = ['python', '-m', 'examples.pinn.mask_terms',
-             f'--runs={",".join(FLAGS.runs)}', f'--every={FLAGS.every}']
-  command += [f'--num_steps={FLAGS.num_steps}'] if FLAGS.num_steps else []
-  command += [f'--out={FLAGS.out}'] if FLAGS.out else []
+             f'--runs={",".join(runs)}', f'--every={every}']
+  command += [f'--num_steps={num_steps}'] if num_steps else []
+  command += [f'--out={out}'] if out else []
   report = {'command': shlex.join(command),
             'date': time.strftime('%Y-%m-%d'),
             'machine': f'{platform.processor() or platform.machine()}, '
                        f'{os.cpu_count()} cores, jax {jax.__version__}',
             'runs': {}}
-  for run, config in configs_of.items():
-    rows = replay(config, FLAGS.every, FLAGS.num_steps or None)
-    logged = logged_of[run]
+  for run_dir, config in configs_of.items():
+    rows = replay(config, every, num_steps or None)
+    logged = logged_of[run_dir]
     for row in rows:
       row['logged_mask_fraction'] = logged.get(row['step'])
-    report['runs'][run] = {'rows': rows, 'summary': summary(rows)}
-    print(f'{run}: mask passes {report["runs"][run]["summary"]["passes"]:.3f}',
+    report['runs'][run_dir] = {'rows': rows, 'summary': summary(rows)}
+    print(f'{run_dir}: mask passes '
+          f'{report["runs"][run_dir]["summary"]["passes"]:.3f}',
           file=sys.stderr, flush=True)
   return report
 
 
+def define_flags() -> None:
+  """The program's flags (defined when run, not on import: another module
+  of a test process may have a flag of the same name)."""
+  flags.DEFINE_list('runs', [], 'Run directories of the PINN example (each '
+                    'with its config.json) to replay.')
+  flags.DEFINE_integer('every', 50, 'Split the noise every this many steps.')
+  flags.DEFINE_integer('num_steps', 0, 'Replay only this many steps (0: the '
+                       'run\'s num_steps).')
+  flags.DEFINE_string('out', '', 'Write every row and summary here (JSON).')
+  flags.DEFINE_string('report_from', '', 'Replay nothing: print (and with '
+                      '--readme publish) the table of this earlier --out.')
+  flags.DEFINE_string('readme', '', 'Put the table, the date and the command '
+                      'that replayed the runs in this README (block '
+                      '"mask_terms").')
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  print(run(f.runs, f.every, f.num_steps, f.out, f.report_from, f.readme))
+
+
 if __name__ == '__main__':
+  define_flags()
   cli.run(main)

@@ -2,13 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tests of mask_terms.py: the noise split by term, against a NumPy reference."""
 
-import contextlib
-import io
 import json
 import os
 
 from absl.testing import absltest
-from absl.testing import flagsaver
 import jax
 import numpy as np
 
@@ -81,11 +78,8 @@ class ProgramTest(absltest.TestCase):
   def test_replays_a_run_exactly_and_writes_its_rows(self):
     workdir = testing.reference_run('examples.pinn', 'snr_adam')
     out = os.path.join(self.create_tempdir().full_path, 'report.json')
-    printed = io.StringIO()
-    with flagsaver.flagsaver(runs=[workdir], every=5, out=out):
-      with contextlib.redirect_stdout(printed):
-        mask_terms.main([])
-    self.assertIn('| run | mask passes |', printed.getvalue())
+    printed = mask_terms.run([workdir], every=5, out=out)
+    self.assertIn('| run | mask passes |', printed)
     with open(out) as f:
       report = json.load(f)['runs'][workdir]
     self.assertEqual([r['step'] for r in report['rows']], [5, 10, 15, 20])
@@ -98,27 +92,21 @@ class ProgramTest(absltest.TestCase):
   def test_publishes_an_earlier_report_in_a_readme_block(self):
     workdir = testing.reference_run('examples.pinn', 'snr_adam')
     out = os.path.join(self.create_tempdir().full_path, 'report.json')
-    with flagsaver.flagsaver(runs=[workdir], every=10, num_steps=10, out=out):
-      with contextlib.redirect_stdout(io.StringIO()):
-        mask_terms.main([])
+    mask_terms.run([workdir], every=10, num_steps=10, out=out)
     readme = self.create_tempfile(content=(
         'before\n<!-- generated: mask_terms (do not edit; see the command '
         'below it) -->\nold\n'
         '<!-- end generated: mask_terms -->\nafter\n')).full_path
-    printed = io.StringIO()
-    with flagsaver.flagsaver(report_from=out, readme=readme):
-      with contextlib.redirect_stdout(printed):
-        mask_terms.main([])
+    printed = mask_terms.run(report_from=out, readme=readme)
     with open(readme) as f:
       text = f.read()
     self.assertNotIn('old', text)
-    self.assertIn(printed.getvalue().split('\n')[2], text)   # a table row
+    self.assertIn(printed.split('\n')[2], text)   # a table row
     self.assertIn('python -m examples.pinn.mask_terms --runs=', text)
     self.assertIn('--num_steps=10', text)
     self.assertTrue(text.startswith('before\n') and text.endswith('after\n'))
-    with flagsaver.flagsaver(report_from=out, readme=out + '.md'):
-      with self.assertRaisesRegex(cli.UsageError, '--readme='):
-        mask_terms.main([])
+    with self.assertRaisesRegex(cli.UsageError, '--readme='):
+      mask_terms.run(report_from=out, readme=out + '.md')
 
   def test_bad_input_is_refused(self):
     workdir = self.create_tempdir().full_path
@@ -127,9 +115,8 @@ class ProgramTest(absltest.TestCase):
         ({'runs': [workdir]}, f'--runs: {workdir} has no config.json'),
         ({'runs': ['x'], 'every': 0},
          '--every must be >= 1 and --num_steps >= 0; got 0 and 0')):
-      with flagsaver.flagsaver(**flags):
-        with self.assertRaises(cli.UsageError) as e:
-          mask_terms.main([])
+      with self.assertRaises(cli.UsageError) as e:
+        mask_terms.run(**flags)
       self.assertStartsWith(str(e.exception), message)
 
   def test_bad_input_is_one_line_from_the_program(self):
