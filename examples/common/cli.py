@@ -261,7 +261,8 @@ def run(main: Callable[[list[str]], Any], *,
             EXIT_INTERRUPTED, at_once=True)
     except KeyboardInterrupt:
       _exit(f'interrupted before a checkpoint could be saved; resume from '
-            f'the last one (if any) with: {command}', EXIT_INTERRUPTED, at_once=True)
+            f'the last one (if any) with: {command}', EXIT_INTERRUPTED,
+            at_once=True)
 
   app.run(wrapped, flags_parser=flags_parser or make_flags_parser())
 

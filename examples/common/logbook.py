@@ -21,7 +21,7 @@ class Logbook:
     self.path = path
     self.rows: list[dict[str, Any]] = []
     if os.path.exists(path):
-      rows = _rows_of_a_run(path)
+      rows = rows_of_a_run(path)
       self.rows = [r for r in rows
                    if resume_step is not None and r['step'] <= resume_step]
     self._rewrite()
@@ -38,7 +38,7 @@ class Logbook:
       f.write(json.dumps(row) + '\n')
 
 
-def _rows_of_a_run(path: str) -> list[dict[str, Any]]:
+def rows_of_a_run(path: str) -> list[dict[str, Any]]:
   """The rows of a run's log, but for a last line cut short.
 
   A run killed while it appended a row (out of memory, a power cut) leaves

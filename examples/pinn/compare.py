@@ -77,6 +77,11 @@ _TUNED = dict(baseline_lrs=('3e-4', '3e-3', '1e-2'), snr_lrs=('3e-3', '1e-2'))
 # observations (memorisable), the initial-condition term weighted 10.
 MEMORISE = {'n_initial': 16, 'weights.initial': 10.0}
 
+# Adam and SNR-Adam at lr 1e-3 and 3e-3: the smaller suites' runs.
+_ADAM_AND_SNR_ADAM = {name: run for name, run in _runs(**_TUNED).items()
+                      if name in ('adam', 'adam_lr3e-3', 'snr_adam',
+                                  'snr_adam_lr3e-3')}
+
 SUITES: dict[str, Suite] = {
     'beta5': Suite(
         task={},
@@ -101,18 +106,14 @@ SUITES: dict[str, Suite] = {
         task={**MEMORISE, 'noise_sigma': 0.0},
         about='the `memorise` setting with exact initial data (noise sigma '
               '0): the error that sparse initial data alone leaves',
-        runs={name: run for name, run in _runs(**_TUNED).items()
-              if name in ('adam', 'adam_lr3e-3', 'snr_adam',
-                          'snr_adam_lr3e-3')}),
+        runs=_ADAM_AND_SNR_ADAM),
     'beta5_lbfgs': Suite(
         task={'decay_steps': 2000, 'num_steps': 2500, 'lbfgs_after': 2000},
         about='L-BFGS fine-tuning: the default setting, 2,000 steps of each '
               'optimizer (the cosine schedule over 2,000 steps), then 500 '
               'steps of L-BFGS on the full-batch loss, the same for every '
               'run',
-        runs={name: run for name, run in _runs(**_TUNED).items()
-              if name in ('adam', 'adam_lr3e-3', 'snr_adam',
-                          'snr_adam_lr3e-3')}),
+        runs=_ADAM_AND_SNR_ADAM),
     'tiny': Suite(
         task=tiny.TASK, about='seconds: for tests and CI',
         runs=_runs(sweep=False)),

@@ -56,6 +56,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import snr_optax as so  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+from examples.common import logbook  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import schema  # pylint: disable=g-import-not-at-top,wrong-import-position
 from examples.common import snr_config  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -210,22 +211,19 @@ def load_config(run_dir: str) -> ml_collections.ConfigDict:
 def logged_masks(run_dir: str) -> dict[int, float]:
   """The run's own ``mask_fraction`` by step, from its ``metrics.jsonl``.
 
-  A line that does not parse (the torn last line of a killed run) is left
-  out, as the loop leaves it out on resume.
+  The torn last line of a killed run is left out, as the loop leaves it
+  out on resume (``logbook.rows_of_a_run``); a log that is not JSON lines
+  is refused in one line.
   """
   path = os.path.join(run_dir, 'metrics.jsonl')
   if not os.path.isfile(path):
     return {}
-  masks = {}
-  with open(path) as f:
-    for line in f:
-      try:
-        row = json.loads(line)
-      except ValueError:
-        continue
-      if isinstance(row, dict) and row.get('mask_fraction') is not None:
-        masks[row['step']] = row['mask_fraction']
-  return masks
+  try:
+    rows = logbook.rows_of_a_run(path)
+  except ValueError as e:
+    raise cli.UsageError(f'--runs: cannot read {path}: {e}') from None
+  return {r['step']: r['mask_fraction'] for r in rows
+          if r.get('mask_fraction') is not None}
 
 
 def run(runs: Sequence[str] = (), every: int = 50, num_steps: int = 0,

@@ -109,17 +109,26 @@ def weights(config) -> dict[str, float]:
   return {term: float(config.weights[term]) for term in config_schema.TERMS}
 
 
+def total_loss(config, losses):
+  """``(params, batches) -> L``: the weighted sum of the terms' losses."""
+  w = weights(config)
+
+  def total(params, batches):
+    return sum(w[t] * losses[t](params, batches[t]) for t in losses)
+  return total
+
+
 def make_lbfgs_step(config, losses, full_batches):
   """``(params, lbfgs_state) -> (params, lbfgs_state)``: one L-BFGS step.
 
   ``optax.lbfgs`` (memory 10, zoom line search) on the full-batch loss:
   every collocation point, initial observation and boundary time.
   """
-  w = weights(config)
   lbfgs = optax.lbfgs()
+  total = total_loss(config, losses)
 
   def full_loss(params):
-    return sum(w[t] * losses[t](params, full_batches[t]) for t in losses)
+    return total(params, full_batches)
   value_and_grad = optax.value_and_grad_from_state(full_loss)
 
   def lbfgs_step(params, lbfgs_state):
@@ -141,14 +150,11 @@ def lbfgs_started(state) -> bool:
 
 def make_train_step(config, losses, optimizer):
   """One jitted step: the gradient (or the terms' statistics), the update."""
-  w = weights(config)
   if config.optimizer in config_schema.PER_EXAMPLE:
     grads_fn = so.multi_term_value_and_grad_stats(
-        losses, w, **snr_config.stats_kwargs(config.snr))
+        losses, weights(config), **snr_config.stats_kwargs(config.snr))
   else:
-    def total(params, batches):
-      return sum(w[t] * losses[t](params, batches[t]) for t in losses)
-    grads_fn = jax.value_and_grad(total)
+    grads_fn = jax.value_and_grad(total_loss(config, losses))
 
   def train_step(params, opt_state, batches):
     loss, grads = grads_fn(params, batches)
